@@ -1,0 +1,16 @@
+"""Test setup: two logical CPU devices, so `MirroredStrategy` has 2 replicas.
+
+Logical devices must be configured before TensorFlow initializes its
+runtime, hence at import time of this conftest, before any test runs.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+_CPUS = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _CPUS[0], [tf.config.LogicalDeviceConfiguration()] * 2)

@@ -1,0 +1,28 @@
+"""Latent layers: spherical (vMF, Power Spherical) and Gaussian, and KL math.
+
+Example:
+>>> from tf_vmfvae import latent
+>>> layer = latent.VonMisesFisherLatent(latent_dim=50, concentration=80.0)
+>>> round(latent.vmf_kl_to_uniform(50, 80.0), 2)
+19.52
+"""
+
+from tf_vmfvae.latent import schedules
+from tf_vmfvae.latent.base import LatentLayer
+from tf_vmfvae.latent.gaussian import GaussianLatent
+from tf_vmfvae.latent.kl import mean_resultant_length
+from tf_vmfvae.latent.kl import power_spherical_kl_to_uniform
+from tf_vmfvae.latent.kl import vmf_kl_to_uniform
+from tf_vmfvae.latent.spherical import PowerSphericalLatent
+from tf_vmfvae.latent.spherical import VonMisesFisherLatent
+
+__all__ = [
+    "GaussianLatent",
+    "LatentLayer",
+    "PowerSphericalLatent",
+    "VonMisesFisherLatent",
+    "mean_resultant_length",
+    "power_spherical_kl_to_uniform",
+    "schedules",
+    "vmf_kl_to_uniform",
+]
