@@ -14,3 +14,16 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 _CPUS = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _CPUS[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+  """One MirroredStrategy over the 2 logical CPUs for the whole session.
+
+  Several MirroredStrategy objects in one process reuse collective instance
+  keys and abort with "Shape mismatch in the collective instance"; sharing
+  one avoids that.
+  """
+  return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -140,7 +140,7 @@ class Cyclical(KLSchedule):
   `num_cycles` cycles (if given) the weight stays at `final_weight`.
 
   Example:
-  >>> [float(Cyclical(cycle_steps=10)(s)) for s in (0, 2, 5, 9, 10)]
+  >>> [round(float(Cyclical(cycle_steps=10)(s)), 3) for s in (0, 2, 5, 9, 10)]
   [0.0, 0.4, 1.0, 1.0, 0.0]
 
   References:
