@@ -9,6 +9,8 @@ Example:
 
 from tf_vmfvae.latent import schedules
 from tf_vmfvae.latent.base import LatentLayer
+from tf_vmfvae.latent.factory import KINDS
+from tf_vmfvae.latent.factory import make_latent
 from tf_vmfvae.latent.gaussian import GaussianLatent
 from tf_vmfvae.latent.kl import mean_resultant_length
 from tf_vmfvae.latent.kl import power_spherical_kl_to_uniform
@@ -18,9 +20,11 @@ from tf_vmfvae.latent.spherical import VonMisesFisherLatent
 
 __all__ = [
     "GaussianLatent",
+    "KINDS",
     "LatentLayer",
     "PowerSphericalLatent",
     "VonMisesFisherLatent",
+    "make_latent",
     "mean_resultant_length",
     "power_spherical_kl_to_uniform",
     "schedules",

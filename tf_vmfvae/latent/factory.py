@@ -1,0 +1,42 @@
+"""Builds a latent layer from the short names the configs and flags use."""
+
+from tf_vmfvae.latent.gaussian import GaussianLatent
+from tf_vmfvae.latent.spherical import LEARNED
+from tf_vmfvae.latent.spherical import PowerSphericalLatent
+from tf_vmfvae.latent.spherical import VonMisesFisherLatent
+
+KINDS = ("vmf", "vmf_learned", "power_spherical", "gaussian", "none")
+
+
+def make_latent(kind, latent_dim, concentration=80.0, kl_schedule="constant",
+                free_bits=0.0, min_concentration=1.0, max_concentration=500.0,
+                seed=None, name="latent"):
+  """Returns the latent layer called `kind`, or None for "none" (no latent).
+
+  Args:
+    kind: one of "vmf", "vmf_learned", "power_spherical", "gaussian", "none".
+    latent_dim: int >= 2.
+    concentration: fixed k of the spherical latents.
+    kl_schedule, free_bits: Gaussian KL annealing and floor.
+    min_concentration, max_concentration: range of a learned k.
+    seed: int or None.
+    name: the layer's name.
+
+  Example:
+  >>> make_latent("vmf", 50, concentration=35.0).constant_kl > 0
+  True
+  """
+  if kind == "vmf":
+    return VonMisesFisherLatent(latent_dim, concentration=concentration, seed=seed, name=name)
+  if kind == "vmf_learned":
+    return VonMisesFisherLatent(latent_dim, concentration=LEARNED,
+                                min_concentration=min_concentration,
+                                max_concentration=max_concentration, seed=seed, name=name)
+  if kind == "power_spherical":
+    return PowerSphericalLatent(latent_dim, concentration=concentration, seed=seed, name=name)
+  if kind == "gaussian":
+    return GaussianLatent(latent_dim, kl_schedule=kl_schedule, free_bits=free_bits,
+                          seed=seed, name=name)
+  if kind == "none":
+    return None
+  raise ValueError(f"`latent` must be one of {list(KINDS)}, got {kind!r}.")

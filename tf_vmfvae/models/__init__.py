@@ -1,0 +1,5 @@
+"""Model builders: NVRNN (sentence VAE) and NVDM (document VAE)."""
+
+from tf_vmfvae.models.nvrnn import NVRNN
+
+__all__ = ["NVRNN"]

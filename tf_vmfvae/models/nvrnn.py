@@ -1,0 +1,230 @@
+"""NVRNN: the LSTM sentence VAE of Bowman et al. (2016) with any latent."""
+
+import keras
+import tensorflow as tf
+
+from tf_vmfvae import latent as latent_lib
+from tf_vmfvae.data import text
+from tf_vmfvae.models import layers
+
+DECODER_MODES = ("standard", "inputless")
+
+
+def _check(condition, name, value, requirement):
+  if not condition:
+    raise ValueError(f"`{name}` must be {requirement}, got {value!r}.")
+
+
+@keras.saving.register_keras_serializable(package="tf_vmfvae")
+class NVRNN(keras.Model):
+  """The Neural Variational RNN: LSTM encoder -> latent z -> LSTM decoder.
+
+  The decoder's initial state is a linear map of z, and z (with the BoW
+  vector and the label embedding, when enabled) is fed at every step. The
+  model adds its own loss: the per-sentence reconstruction NLL (metric
+  `recon`) plus the latent's KL (metric `kl`); the loss `fit` reports is
+  the negative ELBO per sentence. In the model's graph z is always sampled
+  (so `evaluate` estimates the ELBO with one sample); `encoder`, `latent`
+  and `decoder` give the pieces for analysis.
+
+  Args:
+    vocabulary_size: int, including the 4 reserved ids.
+    embedding_dim: int (paper: 100). Shared by encoder and decoder.
+    hidden_dim: int (paper: 400), LSTM width of encoder and decoder.
+    latent_dim: int (paper: 50).
+    latent: "vmf" | "vmf_learned" | "power_spherical" | "gaussian" | "none"
+      ("none" is the RNNLM baseline: no encoder, no z).
+    concentration: float, fixed k of the spherical latents (paper: 80
+      Inputless, 35 Standard).
+    kl_schedule, free_bits: Gaussian KL annealing and floor.
+    min_concentration, max_concentration: range of a learned k.
+    encoder_layers: int, stacked encoder LSTMs.
+    bidirectional: bool, a bidirectional encoder.
+    decoder_mode: "standard" (the previous word is fed) or "inputless"
+      (only z and the conditioning are fed).
+    word_dropout: float in [0, 1), Standard mode only: previous words are
+      replaced by <unk> with this probability in training.
+    bow_conditioned: bool. NVRNN-BoW: the mean input word embedding is
+      also fed to the decoder at every step (the paper's Table 5).
+    num_labels: int. > 0 conditions the decoder on an input "label"
+      embedded in `label_dim` dimensions (Yelp ratings: 5).
+    label_dim: int (paper: 50).
+    dropout: float, dropout on embeddings and decoder outputs (paper: 0.5).
+    seed: int or None, seeds the sampler and dropouts.
+    **kwargs: `keras.Model` arguments (name, dtype).
+
+  Inputs: a dict with "tokens" [B, T] (w1 .. wn <eos>), "decoder_tokens"
+  [B, T] (<bos> w1 .. wn) and, with `num_labels`, "label" [B].
+
+  Outputs: next-word logits [B, T, vocabulary_size].
+
+  Example:
+  >>> model = NVRNN(vocabulary_size=30, embedding_dim=8, hidden_dim=16,
+  ...               latent_dim=4, concentration=10.0)
+  >>> batch = {"tokens": tf.constant([[5, 6, 3]]),
+  ...          "decoder_tokens": tf.constant([[2, 5, 6]])}
+  >>> model(batch).shape
+  TensorShape([1, 3, 30])
+
+  References:
+    Bowman et al. (2016), https://arxiv.org/abs/1511.06349.
+    Xu & Durrett (2018), https://arxiv.org/abs/1808.10805.
+  """
+
+  def __init__(self, vocabulary_size, embedding_dim=100, hidden_dim=400, latent_dim=50,
+               latent="vmf", concentration=80.0, kl_schedule="constant", free_bits=0.0,
+               min_concentration=1.0, max_concentration=500.0, encoder_layers=1,
+               bidirectional=False, decoder_mode="standard", word_dropout=0.0,
+               bow_conditioned=False, num_labels=0, label_dim=50, dropout=0.5,
+               seed=None, **kwargs):
+    _check(isinstance(vocabulary_size, int) and vocabulary_size > len(text.SPECIALS),
+           "vocabulary_size", vocabulary_size, f"an integer > {len(text.SPECIALS)}")
+    for name, value in (("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim),
+                        ("encoder_layers", encoder_layers), ("label_dim", label_dim)):
+      _check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+    _check(decoder_mode in DECODER_MODES, "decoder_mode", decoder_mode,
+           f"one of {list(DECODER_MODES)}")
+    _check(isinstance(word_dropout, (int, float)) and 0.0 <= word_dropout < 1.0,
+           "word_dropout", word_dropout, "in [0, 1) (use decoder_mode='inputless' for 1)")
+    _check(isinstance(num_labels, int) and num_labels >= 0, "num_labels", num_labels,
+           "an integer >= 0")
+    _check(isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0, "dropout", dropout,
+           "in [0, 1)")
+    _check(latent in latent_lib.KINDS, "latent", latent, f"one of {list(latent_lib.KINDS)}")
+
+    # === Layers ===
+    embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True,
+                                       name="embedding")
+    latent_layer = latent_lib.make_latent(
+        latent, latent_dim, concentration=concentration, kl_schedule=kl_schedule,
+        free_bits=free_bits, min_concentration=min_concentration,
+        max_concentration=max_concentration, seed=seed)
+    word_dropout_layer = (layers.WordDropout(word_dropout, unk_id=text.UNK_ID, seed=seed,
+                                             name="word_dropout")
+                          if word_dropout > 0 and decoder_mode == "standard" else None)
+    label_embedding = (keras.layers.Embedding(num_labels, label_dim, name="label_embedding")
+                       if num_labels else None)
+
+    # === Encoder: tokens -> features h (and the BoW vector) ===
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    embedded = embedding(tokens)
+    encoder_outputs = {}
+    if latent_layer is not None:
+      x = keras.layers.Dropout(dropout, seed=seed, name="encoder_dropout")(embedded)
+      for i in range(encoder_layers):
+        last = i == encoder_layers - 1
+        lstm = keras.layers.LSTM(hidden_dim, return_sequences=not last,
+                                 name=f"encoder_lstm_{i}")
+        if bidirectional:
+          lstm = keras.layers.Bidirectional(lstm, name=f"encoder_bilstm_{i}")
+        x = lstm(x)
+      encoder_outputs["features"] = x
+    if bow_conditioned:
+      encoder_outputs["bow"] = layers.MaskedMean(name="bow")(embedded)
+    encoder = (keras.Model(tokens, encoder_outputs, name="encoder")
+               if encoder_outputs else None)
+
+    # === Decoder: decoder tokens, z, conditioning -> logits ===
+    decoder_tokens = keras.Input((None,), dtype="int32", name="decoder_tokens")
+    decoder_inputs = {"decoder_tokens": decoder_tokens}
+    conditioning = []
+    if latent_layer is not None:
+      decoder_inputs["z"] = keras.Input((latent_dim,), name="z")
+      conditioning.append(decoder_inputs["z"])
+    if bow_conditioned:
+      decoder_inputs["bow"] = keras.Input((embedding_dim,), name="bow")
+      conditioning.append(decoder_inputs["bow"])
+    if num_labels:
+      decoder_inputs["label"] = keras.Input((), dtype="int32", name="label")
+      conditioning.append(label_embedding(decoder_inputs["label"]))
+    vector = (None if not conditioning else conditioning[0] if len(conditioning) == 1
+              else keras.layers.Concatenate(name="conditioning")(conditioning))
+    steps = [layers.TileOverTime(name="tile_conditioning")(decoder_tokens, vector)]
+    if decoder_mode == "standard":
+      previous = decoder_tokens
+      if word_dropout_layer is not None:
+        previous = word_dropout_layer(previous)
+      previous = embedding(previous)
+      previous = keras.layers.Dropout(dropout, seed=seed, name="decoder_dropout")(previous)
+      steps.insert(0, previous)
+    step_inputs = (steps[0] if len(steps) == 1
+                   else keras.layers.Concatenate(name="step_inputs")(steps))
+    initial_state = None
+    if latent_layer is not None:
+      initial_state = [keras.layers.Dense(hidden_dim, name="initial_h")(decoder_inputs["z"]),
+                       keras.layers.Dense(hidden_dim, name="initial_c")(decoder_inputs["z"])]
+    hidden = keras.layers.LSTM(hidden_dim, return_sequences=True, name="decoder_lstm")(
+        step_inputs, initial_state=initial_state)
+    hidden = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")(hidden)
+    logits = keras.layers.Dense(vocabulary_size, name="logits")(hidden)
+    decoder = keras.Model(decoder_inputs, logits, name="decoder")
+
+    # === Functional model ===
+    inputs = {"tokens": tokens, "decoder_tokens": decoder_tokens}
+    to_decoder = {"decoder_tokens": decoder_tokens}
+    encoded = encoder(tokens) if encoder is not None else {}
+    if latent_layer is not None:
+      to_decoder["z"] = latent_layer(encoded["features"], sample=True)
+    if bow_conditioned:
+      to_decoder["bow"] = encoded["bow"]
+    if num_labels:
+      inputs["label"] = to_decoder["label"] = keras.Input((), dtype="int32", name="label")
+    outputs = layers.SequenceReconstruction(name="reconstruction")(tokens, decoder(to_decoder))
+    super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+    # === Config ===
+    self.vocabulary_size = vocabulary_size
+    self.embedding_dim = embedding_dim
+    self.hidden_dim = hidden_dim
+    self.latent_dim = latent_dim
+    self.latent_kind = latent
+    self.concentration = concentration
+    self.kl_schedule = kl_schedule
+    self.free_bits = free_bits
+    self.min_concentration = min_concentration
+    self.max_concentration = max_concentration
+    self.encoder_layers = encoder_layers
+    self.bidirectional = bidirectional
+    self.decoder_mode = decoder_mode
+    self.word_dropout = word_dropout
+    self.bow_conditioned = bow_conditioned
+    self.num_labels = num_labels
+    self.label_dim = label_dim
+    self.dropout = dropout
+    self.seed = seed
+    self.encoder = encoder
+    self.latent = latent_layer
+    self.decoder = decoder
+
+  def decoder_inputs(self, batch, z):
+    """The decoder's input dict for a batch and latent codes z ([B, d] or None)."""
+    inputs = {"decoder_tokens": batch["decoder_tokens"]}
+    if self.latent is not None:
+      inputs["z"] = z
+    if self.bow_conditioned:
+      inputs["bow"] = self.encoder(batch["tokens"])["bow"]
+    if self.num_labels:
+      inputs["label"] = batch["label"]
+    return inputs
+
+  def get_config(self):
+    schedule = self.kl_schedule
+    if not isinstance(schedule, (str, int, float)):
+      schedule = keras.saving.serialize_keras_object(schedule)
+    return {
+        "name": self.name, "trainable": self.trainable,
+        "vocabulary_size": self.vocabulary_size, "embedding_dim": self.embedding_dim,
+        "hidden_dim": self.hidden_dim, "latent_dim": self.latent_dim,
+        "latent": self.latent_kind, "concentration": self.concentration,
+        "kl_schedule": schedule, "free_bits": self.free_bits,
+        "min_concentration": self.min_concentration,
+        "max_concentration": self.max_concentration,
+        "encoder_layers": self.encoder_layers, "bidirectional": self.bidirectional,
+        "decoder_mode": self.decoder_mode, "word_dropout": self.word_dropout,
+        "bow_conditioned": self.bow_conditioned, "num_labels": self.num_labels,
+        "label_dim": self.label_dim, "dropout": self.dropout, "seed": self.seed,
+    }
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
