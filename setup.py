@@ -18,6 +18,7 @@ _INSTALL_REQUIRES = [
     "keras==3.15.1",
     "tensorflow-text==2.21.1",
     "absl-py==2.5.1",
+    "tensorboard==2.21.0",  # TF 2.21 no longer brings it; the trainer logs to it.
     "numpy",
 ]
 

@@ -1,4 +1,4 @@
-"""Test setup: two logical CPU devices, so `MirroredStrategy` has 2 replicas.
+"""Test setup: data location, and two logical CPUs for `MirroredStrategy`.
 
 Logical devices must be configured before TensorFlow initializes its
 runtime, hence at import time of this conftest, before any test runs.
@@ -7,6 +7,10 @@ runtime, hence at import time of this conftest, before any test runs.
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests read the real corpora from ../shared/data unless told otherwise.
+_SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+if os.path.isdir(_SHARED_DATA):
+  os.environ.setdefault("TF_VMFVAE_DATA_DIR", os.path.abspath(_SHARED_DATA))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top

@@ -1,5 +1,7 @@
 """Corpora, vocabularies, tf.data pipelines and the dataset registry."""
 
+from tf_vmfvae.data.loading import load_sentence_splits
+from tf_vmfvae.data.loading import SentenceSplits
 from tf_vmfvae.data.pipeline import encode_corpus
 from tf_vmfvae.data.pipeline import sentence_dataset
 from tf_vmfvae.data.registry import DATASETS

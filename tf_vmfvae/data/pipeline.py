@@ -3,12 +3,14 @@
 Each batch is a dict of features:
   "tokens"          int32 [B, T]  w1 ... wn <eos>  (encoder input and targets)
   "decoder_tokens"  int32 [B, T]  <bos> w1 ... wn  (decoder input)
-  "lengths"         int32 [B]     n + 1 (tokens incl. <eos>)
   "label"           int32 [B]     only for labelled corpora
-padded with <pad> = 0. Length bucketing keeps the padding small. The models
+padded with <pad> = 0, so a sentence's length (n + 1 tokens, <eos>
+included) is the count of non-zero "tokens". Length bucketing keeps the padding small. The models
 compute their own loss from these (the targets are "tokens"), so a batch is
 all that `Model.fit` needs.
 """
+
+import math
 
 import numpy as np
 import tensorflow as tf
@@ -74,7 +76,6 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
         "tokens": tf.concat([words, [text.EOS_ID]], axis=0),
         "decoder_tokens": tf.concat([[text.BOS_ID], words], axis=0),
     }
-    features["lengths"] = tf.shape(features["tokens"])[0]
     if "label" in element:
       features["label"] = element["label"]
     return features
@@ -83,9 +84,18 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
   if bucket_width > 0:
     boundaries = _bucket_boundaries(int(lengths.max()) + 1, bucket_width)
     dataset = dataset.bucket_by_sequence_length(
-        element_length_func=lambda f: f["lengths"],
+        element_length_func=lambda f: tf.shape(f["tokens"])[0],
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1))
+    # Each bucket's size does not depend on the shuffle, so neither does the
+    # number of batches. Declaring it matters: Keras runs one spurious step
+    # (the optimizer's step counter moves) at the end of a dataset of
+    # unknown cardinality.
+    buckets = np.searchsorted(boundaries, lengths + 1, side="right")
+    num_batches = int(sum(math.ceil(c / batch_size) for c in np.bincount(buckets) if c))
   else:
     dataset = dataset.padded_batch(batch_size)
+    num_batches = math.ceil(len(ids) / batch_size)
+  if not repeat:
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
   return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,109 @@
+"""NVRNN: every decoder mode and latent builds, trains, saves and reloads."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_vmfvae import latent
+from tf_vmfvae import data
+from tf_vmfvae.models import NVRNN
+from tf_vmfvae.models import layers
+
+VOCAB = 40
+SMALL = dict(vocabulary_size=VOCAB, embedding_dim=8, hidden_dim=16, latent_dim=4,
+             concentration=10.0, seed=1)
+
+
+def _synthetic(num=64, labels=False):
+  rng = np.random.default_rng(0)
+  ids = [rng.integers(4, VOCAB, size=n).astype(np.int32) for n in rng.integers(2, 12, size=num)]
+  label_array = rng.integers(0, 5, size=num).astype(np.int32) if labels else None
+  return data.sentence_dataset(ids, label_array, batch_size=16, shuffle=True, seed=0)
+
+
+VARIANTS = {
+    "vmf_standard": dict(latent="vmf"),
+    "vmf_inputless": dict(latent="vmf", decoder_mode="inputless"),
+    "vmf_word_dropout": dict(latent="vmf", word_dropout=0.4),
+    "vmf_learned": dict(latent="vmf_learned"),
+    "power_spherical": dict(latent="power_spherical"),
+    "gaussian_sigmoid": dict(latent="gaussian", kl_schedule="sigmoid"),
+    "rnnlm": dict(latent="none"),
+    "rnnlm_inputless": dict(latent="none", decoder_mode="inputless"),
+    "bow": dict(latent="vmf", bow_conditioned=True),
+    "label": dict(latent="vmf", num_labels=5),
+    "bidirectional_2_layers": dict(latent="gaussian", bidirectional=True, encoder_layers=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_variant_trains_and_reloads(name, tmp_path):
+  kwargs = VARIANTS[name]
+  model = NVRNN(**SMALL, **kwargs)
+  model.compile(optimizer=keras.optimizers.Adam(0.01))
+  dataset = _synthetic(labels="num_labels" in kwargs)
+  history = model.fit(dataset, epochs=3, verbose=0).history
+  assert np.all(np.isfinite(history["loss"]))
+  assert history["recon"][-1] < history["recon"][0]  # It learns.
+  # The loss is the negative ELBO (the Gaussian's KL is weighted by its schedule).
+  if kwargs["latent"] == "none":
+    np.testing.assert_allclose(history["loss"], history["recon"], rtol=1e-5)
+  elif kwargs["latent"] != "gaussian":
+    np.testing.assert_allclose(history["loss"], np.add(history["recon"], history["kl"]),
+                               rtol=1e-4)
+  batch = next(iter(dataset))
+  z = None if model.latent is None else tf.ones([batch["tokens"].shape[0], 4]) / 2.0
+  expected = model.decoder(model.decoder_inputs(batch, z))
+  path = str(tmp_path / "m.keras")
+  model.save(path)
+  reloaded = keras.saving.load_model(path, safe_mode=True)
+  np.testing.assert_array_equal(reloaded.decoder(reloaded.decoder_inputs(batch, z)), expected)
+  assert reloaded.get_config() == model.get_config()
+
+
+def test_vmf_kl_stays_the_constant_while_training():
+  model = NVRNN(**{**SMALL, "concentration": 35.0, "latent_dim": 50})
+  model.compile(optimizer=keras.optimizers.SGD(1.0, global_clipnorm=0.25))
+  history = model.fit(_synthetic(), epochs=3, verbose=0).history
+  np.testing.assert_allclose(history["kl"], latent.vmf_kl_to_uniform(50, 35.0), rtol=1e-6)
+
+
+def test_inputless_decoder_ignores_previous_words():
+  model = NVRNN(**SMALL, decoder_mode="inputless", dropout=0.0)
+  batch = next(iter(_synthetic()))
+  z = tf.ones([batch["tokens"].shape[0], 4]) / 2.0
+  shuffled = dict(batch, decoder_tokens=tf.where(batch["decoder_tokens"] > 0, 7, 0))
+  np.testing.assert_allclose(model.decoder(model.decoder_inputs(batch, z)),
+                             model.decoder(model.decoder_inputs(shuffled, z)), atol=1e-6)
+  standard = NVRNN(**SMALL, dropout=0.0)
+  assert not np.allclose(standard.decoder(standard.decoder_inputs(batch, z)),
+                         standard.decoder(standard.decoder_inputs(shuffled, z)))
+
+
+def test_word_dropout_replaces_words_with_unk_in_training_only():
+  layer = layers.WordDropout(0.5, unk_id=1, seed=3)
+  tokens = tf.constant(np.full((50, 20), 9, np.int32) * np.r_[np.ones(15), np.zeros(5)].astype(np.int32))
+  dropped = layer(tokens, training=True).numpy()
+  assert set(np.unique(dropped)) == {0, 1, 9}
+  assert not dropped[:, 15:].any()  # Padding is never replaced.
+  assert abs((dropped[:, :15] == 1).mean() - 0.5) < 0.05
+  np.testing.assert_array_equal(layer(tokens, training=False), tokens)
+
+
+def test_sequence_nll_ignores_padding():
+  logits = tf.math.log(tf.constant([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]]))
+  nll = layers.sequence_nll(tf.constant([[1, 1, 0]]), logits)
+  assert float(nll[0]) == pytest.approx(-np.log(0.25) - np.log(0.8), rel=1e-5)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(decoder_mode="teacher"), "`decoder_mode` must be one of"),
+    (dict(word_dropout=1.0), "`word_dropout` must be in \\[0, 1\\)"),
+    (dict(latent="laplace"), "`latent` must be one of"),
+    (dict(vocabulary_size=3), "`vocabulary_size` must be an integer > 4"),
+    (dict(hidden_dim=0), "`hidden_dim` must be an integer >= 1, got 0"),
+])
+def test_bad_arguments_raise(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    NVRNN(**{**SMALL, **kwargs})

@@ -1,0 +1,107 @@
+"""Trainer and evaluator end to end on the real PTB: smoke, resume, IW bound."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from tf_vmfvae import config
+from tf_vmfvae import evaluate_lib
+from tf_vmfvae import train_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("TF_VMFVAE_DATA_DIR"), reason="needs TF_VMFVAE_DATA_DIR (../shared/data)")
+
+
+def _experiment(epochs=2, latent="vmf", **train):
+  return config.ExperimentConfig(
+      data=config.DataConfig(dataset="ptb", max_vocab_size=300, max_len=25),
+      model=dict(latent=latent, concentration=20.0, embedding_dim=16, hidden_dim=24,
+                 latent_dim=6, decoder_mode="standard"),
+      train=config.TrainConfig(optimizer="adam", learning_rate=0.01, batch_size=32,
+                               epochs=epochs, steps_per_epoch=8, **train))
+
+
+class _Interrupt(keras.callbacks.Callback):
+  """Stands in for a killed process: raises in the middle of epoch `epoch`."""
+
+  def __init__(self, epoch):
+    super().__init__()
+    self.epoch = epoch
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.model.optimizer.iterations.numpy() == self.epoch * 8 + 3:
+      raise KeyboardInterrupt("simulated kill")
+
+
+def test_resume_after_interruption_loses_and_repeats_no_epoch(tmp_path, mirrored_strategy):
+  experiment = _experiment(epochs=3)
+  with pytest.raises(KeyboardInterrupt):
+    train_lib.train(experiment, tmp_path, strategy=mirrored_strategy, verbose=0,
+                    callbacks=[_Interrupt(epoch=1)])
+  state = json.loads((tmp_path / "state.json").read_text())
+  assert state["epoch"] == 1  # Epoch 2 was interrupted before it completed.
+  metrics = train_lib.train(experiment, tmp_path, strategy=mirrored_strategy, verbose=0)
+  state = json.loads((tmp_path / "state.json").read_text())
+  assert [h["epoch"] for h in state["history"]] == [1, 2, 3]
+  assert metrics["epochs"] == 3
+  last = keras.saving.load_model(tmp_path / state["checkpoint"], safe_mode=True)
+  assert int(last.optimizer.iterations.numpy()) == 3 * 8  # Optimizer state carried over.
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["epoch-003.keras"]
+  # A finished run is not trained again; another configuration is refused.
+  assert train_lib.train(experiment, tmp_path, strategy=mirrored_strategy, verbose=0)["epochs"] == 3
+  with pytest.raises(ValueError, match="another configuration"):
+    train_lib.train(_experiment(epochs=5), tmp_path, strategy=mirrored_strategy, verbose=0)
+
+
+@pytest.mark.parametrize("latent", ["vmf", "gaussian", "none"])
+def test_iw_nll_is_at_most_elbo_nll(tmp_path, mirrored_strategy, latent):
+  train_lib.train(_experiment(epochs=1, latent=latent), tmp_path,
+                  strategy=mirrored_strategy, verbose=0)
+  metrics = evaluate_lib.evaluate(tmp_path, split="valid", num_importance_samples=20,
+                                  batch_size=40, max_batches=3, progress=False)
+  assert metrics["sentences"] == 120
+  assert metrics["iw_nll"] <= metrics["nll"] + 1e-3
+  assert metrics["ppl"] > 1.0
+  if latent == "vmf":
+    assert metrics["kl"] == pytest.approx(
+        train_lib.build_model(_experiment(), 300).latent.constant_kl, rel=1e-5)
+    assert 0 <= metrics["active_units"] <= 6
+  if latent == "none":
+    assert metrics["iw_nll"] == pytest.approx(metrics["nll"], rel=1e-6)
+    assert "mi" not in metrics
+  table = evaluate_lib.format_table(metrics)
+  assert "NLL (IW, K=20)" in table and "PPL (ELBO)" in table
+
+
+def _run(module, *args):
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=600, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+
+
+def test_smoke_flags_train_then_evaluate_end_to_end(tmp_path):
+  model_dir = str(tmp_path / "smoke")
+  train = _run("tf_vmfvae.train", "--flagfile=configs/smoke.flags", f"--model_dir={model_dir}")
+  assert train.returncode == 0, train.stderr[-3000:]
+  assert "Done: 2 epochs" in train.stdout
+  for name in ("config.json", "vocab.txt", "flags.txt", "state.json", "best.keras",
+               "metrics.json"):
+    assert os.path.isfile(os.path.join(model_dir, name)), name
+  assert "--kappa=30.0" in open(os.path.join(model_dir, "flags.txt")).read()
+  evaluate = _run("tf_vmfvae.evaluate", f"--model_dir={model_dir}", "--split=test",
+                  "--num_importance_samples=10", "--max_batches=2")
+  assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+  assert "NLL (ELBO) per sentence" in evaluate.stdout
+  result = json.load(open(os.path.join(model_dir, "eval_test.json")))
+  assert result["sentences"] == 100 and result["iw_nll"] <= result["nll"] + 1e-3
+
+
+def test_missing_data_dir_fails_with_clear_message(tmp_path):
+  run = _run("tf_vmfvae.train", "--flagfile=configs/smoke.flags",
+             f"--model_dir={tmp_path / 'm'}", f"--data_dir={tmp_path / 'nowhere'}")
+  assert run.returncode != 0
+  assert "does not hold the ptb files" in run.stderr

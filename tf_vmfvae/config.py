@@ -1,0 +1,101 @@
+"""Experiment configuration: frozen dataclasses, saved as JSON in the model dir.
+
+Library code takes these objects; only the binaries read flags.
+"""
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, Dict, Optional
+
+FAMILIES = ("nvrnn", "nvdm")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Which corpus and how it is read and batched.
+
+  Attributes:
+    dataset: registry name ("ptb", "yelp", "20news", "rcv1").
+    data_dir: folder with the dataset's own files, or None (see
+      `tf_vmfvae.data.resolve`).
+    max_vocab_size: cap on the vocabulary (reserved ids included), or None.
+    min_words: sentences with fewer words are dropped (paper's code: 2).
+    max_len: longer sentences are truncated to this many words, or None.
+    bucket_width: length-bucket width for batching (0: no bucketing).
+  """
+  dataset: str = "ptb"
+  data_dir: Optional[str] = None
+  max_vocab_size: Optional[int] = None
+  min_words: int = 2
+  max_len: Optional[int] = 100
+  bucket_width: int = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How the model is optimized.
+
+  Attributes:
+    optimizer: "sgd" (the paper's) or "adam".
+    learning_rate: initial learning rate (paper, PTB: SGD 10).
+    clip_norm: global gradient-norm clip (paper: 0.25), or None.
+    batch_size: global batch size (paper, PTB: 20).
+    epochs: maximum number of epochs (paper: 100).
+    lr_decay: the learning rate is divided by this after each epoch without
+      validation improvement (paper: 1.2); 1 disables it.
+    max_bad_epochs: stop after this many epochs without improvement
+      (paper: 15), or None.
+    steps_per_epoch: cap on the batches of an epoch (smoke runs), or None.
+    seed: global seed (weights, sampling, shuffling).
+  """
+  optimizer: str = "sgd"
+  learning_rate: float = 10.0
+  clip_norm: Optional[float] = 0.25
+  batch_size: int = 20
+  epochs: int = 100
+  lr_decay: float = 1.2
+  max_bad_epochs: Optional[int] = 15
+  steps_per_epoch: Optional[int] = None
+  seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """A whole experiment: data, model constructor arguments, training."""
+  family: str = "nvrnn"
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  model: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+  def __post_init__(self):
+    if self.family not in FAMILIES:
+      raise ValueError(f"`family` must be one of {list(FAMILIES)}, got {self.family!r}.")
+    if self.train.optimizer not in OPTIMIZERS:
+      raise ValueError(
+          f"`optimizer` must be one of {list(OPTIMIZERS)}, got {self.train.optimizer!r}.")
+    for name in ("batch_size", "epochs"):
+      value = getattr(self.train, name)
+      if not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+    if not self.train.learning_rate > 0:
+      raise ValueError(f"`learning_rate` must be > 0, got {self.train.learning_rate!r}.")
+    if not self.train.lr_decay >= 1.0:
+      raise ValueError(f"`lr_decay` must be >= 1, got {self.train.lr_decay!r}.")
+
+  def to_json(self):
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text):
+    raw = json.loads(text)
+    return cls(family=raw["family"], data=DataConfig(**raw["data"]),
+               model=raw["model"], train=TrainConfig(**raw["train"]))
+
+  def save(self, path):
+    pathlib.Path(path).write_text(self.to_json() + "\n")
+
+  @classmethod
+  def load(cls, path):
+    return cls.from_json(pathlib.Path(path).read_text())

@@ -1,0 +1,143 @@
+r"""Trains a tf_vmfvae model. Flags only live here; the work is in train_lib.
+
+Usage:
+  python -m tf_vmfvae.train --flagfile=configs/ptb.flags [--model_dir=...]
+  python -m tf_vmfvae.train --flagfile=configs/smoke.flags --model_dir=/tmp/smoke
+
+Rerunning the same command after an interruption resumes from the last
+completed epoch.
+"""
+
+import logging
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+
+# -- Data --
+_DATASET = flags.DEFINE_enum("dataset", "ptb", ["ptb", "yelp", "20news", "rcv1"],
+                             "Registered corpus.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Folder holding the dataset's own files (e.g. PTB's train.txt, "
+    "valid.txt, test.txt). Default: $TF_VMFVAE_DATA_DIR/<dataset>, else download.")
+_MAX_VOCAB_SIZE = flags.DEFINE_integer("max_vocab_size", None,
+                                       "Vocabulary cap incl. 4 reserved ids.")
+_MIN_WORDS = flags.DEFINE_integer("min_words", 2, "Drop sentences with fewer words.")
+_MAX_LEN = flags.DEFINE_integer("max_len", 100, "Truncate sentences to this many words.")
+_BUCKET_WIDTH = flags.DEFINE_integer("bucket_width", 5, "Length-bucket width (0: none).")
+
+# -- Model --
+_FAMILY = flags.DEFINE_enum("family", "nvrnn", ["nvrnn", "nvdm"], "Model family.")
+_LATENT = flags.DEFINE_enum("latent", "vmf",
+                            ["vmf", "vmf_learned", "power_spherical", "gaussian", "none"],
+                            "Latent distribution; none = RNNLM baseline.")
+_KAPPA = flags.DEFINE_float("kappa", 80.0, "Fixed concentration of spherical latents.")
+_KAPPA_MIN = flags.DEFINE_float("kappa_min", 1.0, "Lower clip of a learned kappa.")
+_KAPPA_MAX = flags.DEFINE_float("kappa_max", 500.0, "Upper clip of a learned kappa.")
+_KL_SCHEDULE = flags.DEFINE_string(
+    "kl_schedule", "constant",
+    "Gaussian KL weight: constant|linear|sigmoid|cyclical, optionally with "
+    "arguments, e.g. 'sigmoid:midpoint=10000,steepness=0.00046', or a number.")
+_FREE_BITS = flags.DEFINE_float("free_bits", 0.0, "Per-dimension KL floor (Gaussian).")
+_EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 100, "Word embedding size.")
+_HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", 400, "LSTM size.")
+_LATENT_DIM = flags.DEFINE_integer("latent_dim", 50, "Latent dimension.")
+_ENCODER_LAYERS = flags.DEFINE_integer("encoder_layers", 1, "Encoder LSTM layers.")
+_BIDIRECTIONAL = flags.DEFINE_bool("bidirectional", False, "Bidirectional encoder.")
+_DECODER_MODE = flags.DEFINE_enum("decoder_mode", "standard", ["standard", "inputless"],
+                                  "Standard feeds the previous word; Inputless only z.")
+_WORD_DROPOUT = flags.DEFINE_float("word_dropout", 0.0,
+                                   "Decoder word dropout in [0, 1) (Standard mode).")
+_BOW_CONDITIONED = flags.DEFINE_bool("bow_conditioned", False,
+                                     "NVRNN-BoW: feed the mean word embedding too.")
+_LABEL_DIM = flags.DEFINE_integer("label_dim", 50, "Label embedding size (Yelp).")
+_DROPOUT = flags.DEFINE_float("dropout", 0.5, "Dropout on embeddings and outputs.")
+
+# -- Training --
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints and logs go.")
+_OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam"], "Optimizer.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 10.0, "Initial learning rate.")
+_CLIP_NORM = flags.DEFINE_float("clip_norm", 0.25, "Global gradient-norm clip (0: none).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Global batch size.")
+_EPOCHS = flags.DEFINE_integer("epochs", 100, "Maximum epochs.")
+_LR_DECAY = flags.DEFINE_float("lr_decay", 1.2, "LR divisor after an epoch without gain.")
+_MAX_BAD_EPOCHS = flags.DEFINE_integer("max_bad_epochs", 15,
+                                       "Stop after this many epochs without gain.")
+_STEPS_PER_EPOCH = flags.DEFINE_integer("steps_per_epoch", None, "Cap batches per epoch.")
+_SEED = flags.DEFINE_integer("seed", 0, "Global seed.")
+_STRATEGY = flags.DEFINE_enum("strategy", "auto",
+                              ["auto", "mirrored", "multi_worker", "one_device"],
+                              "tf.distribute strategy; auto uses TF_CONFIG if set.")
+_VERBOSE = flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"],
+                             "Keras verbosity; auto: progress bar on a terminal.")
+
+flags.mark_flag_as_required("model_dir")
+
+
+def parse_kl_schedule(spec):
+  """'sigmoid:midpoint=10,steepness=0.1' -> a serialized schedule; '0.5' -> 0.5."""
+  from tf_vmfvae.latent import schedules  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top
+  try:
+    return float(spec)
+  except ValueError:
+    pass
+  name, _, arguments = spec.partition(":")
+  if not arguments:
+    return name
+  kwargs = {}
+  for item in arguments.split(","):
+    key, _, value = item.partition("=")
+    kwargs[key.strip()] = float(value) if "." in value or "e" in value else int(value)
+  schedule = schedules.get(name).__class__(**kwargs)
+  return keras.saving.serialize_keras_object(schedule)
+
+
+def experiment_from_flags():
+  from tf_vmfvae import config  # pylint: disable=g-import-not-at-top
+  model = {
+      "latent": _LATENT.value, "concentration": _KAPPA.value,
+      "min_concentration": _KAPPA_MIN.value, "max_concentration": _KAPPA_MAX.value,
+      "kl_schedule": parse_kl_schedule(_KL_SCHEDULE.value), "free_bits": _FREE_BITS.value,
+      "embedding_dim": _EMBEDDING_DIM.value, "hidden_dim": _HIDDEN_DIM.value,
+      "latent_dim": _LATENT_DIM.value, "encoder_layers": _ENCODER_LAYERS.value,
+      "bidirectional": _BIDIRECTIONAL.value, "decoder_mode": _DECODER_MODE.value,
+      "word_dropout": _WORD_DROPOUT.value, "bow_conditioned": _BOW_CONDITIONED.value,
+      "label_dim": _LABEL_DIM.value, "dropout": _DROPOUT.value,
+  }
+  return config.ExperimentConfig(
+      family=_FAMILY.value,
+      data=config.DataConfig(
+          dataset=_DATASET.value, data_dir=_DATA_DIR.value,
+          max_vocab_size=_MAX_VOCAB_SIZE.value, min_words=_MIN_WORDS.value,
+          max_len=_MAX_LEN.value, bucket_width=_BUCKET_WIDTH.value),
+      model=model,
+      train=config.TrainConfig(
+          optimizer=_OPTIMIZER.value, learning_rate=_LEARNING_RATE.value,
+          clip_norm=_CLIP_NORM.value or None, batch_size=_BATCH_SIZE.value,
+          epochs=_EPOCHS.value, lr_decay=_LR_DECAY.value,
+          max_bad_epochs=_MAX_BAD_EPOCHS.value, steps_per_epoch=_STEPS_PER_EPOCH.value,
+          seed=_SEED.value))
+
+
+def main(argv):
+  del argv
+  logging.getLogger("tf_vmfvae").setLevel(logging.INFO)
+  from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
+  experiment = experiment_from_flags()
+  os.makedirs(_MODEL_DIR.value, exist_ok=True)
+  with open(os.path.join(_MODEL_DIR.value, "flags.txt"), "w") as f:
+    f.write(flags.FLAGS.flags_into_string())
+  verbose = _VERBOSE.value if _VERBOSE.value == "auto" else int(_VERBOSE.value)
+  metrics = train_lib.train(experiment, _MODEL_DIR.value,
+                            strategy=train_lib.make_strategy(_STRATEGY.value),
+                            verbose=verbose)
+  print(f"Done: {metrics['epochs']} epochs, best validation NLL "
+        f"{metrics['best_val_nll']:.3f} at epoch {metrics['best_epoch']} "
+        f"({metrics['stopped']}); {metrics['train_seconds']:.0f} s of training.")
+
+
+if __name__ == "__main__":
+  app.run(main)
