@@ -64,7 +64,7 @@ def test_iw_nll_is_at_most_elbo_nll(tmp_path, mirrored_strategy, latent):
                   strategy=mirrored_strategy, verbose=0)
   metrics = evaluate_lib.evaluate(tmp_path, split="valid", num_importance_samples=20,
                                   batch_size=40, max_batches=3, progress=False)
-  assert metrics["sentences"] == 120
+  assert metrics["examples"] == 120
   assert metrics["iw_nll"] <= metrics["nll"] + 1e-3
   assert metrics["ppl"] > 1.0
   if latent == "vmf":
@@ -75,7 +75,7 @@ def test_iw_nll_is_at_most_elbo_nll(tmp_path, mirrored_strategy, latent):
     assert metrics["iw_nll"] == pytest.approx(metrics["nll"], rel=1e-6)
     assert "mi" not in metrics
   table = evaluate_lib.format_table(metrics)
-  assert "NLL (IW, K=20)" in table and "PPL (ELBO)" in table
+  assert "NLL (IW, K=20)" in table and "PPL (ELBO, corpus" in table
 
 
 def _run(module, *args):
@@ -97,7 +97,7 @@ def test_smoke_flags_train_then_evaluate_end_to_end(tmp_path):
   assert evaluate.returncode == 0, evaluate.stderr[-3000:]
   assert "NLL (ELBO) per sentence" in evaluate.stdout
   result = json.load(open(os.path.join(model_dir, "eval_test.json")))
-  assert result["sentences"] == 100 and result["iw_nll"] <= result["nll"] + 1e-3
+  assert result["examples"] == 100 and result["iw_nll"] <= result["nll"] + 1e-3
 
 
 def test_missing_data_dir_fails_with_clear_message(tmp_path):

@@ -24,6 +24,9 @@ class DataConfig:
     min_words: sentences with fewer words are dropped (paper's code: 2).
     max_len: longer sentences are truncated to this many words, or None.
     bucket_width: length-bucket width for batching (0: no bucketing).
+    validation_fraction: bag-of-words corpora have no validation file:
+      this fraction of train is held out as "valid".
+    validation_seed: seed of that hold-out draw.
   """
   dataset: str = "ptb"
   data_dir: Optional[str] = None
@@ -31,6 +34,8 @@ class DataConfig:
   min_words: int = 2
   max_len: Optional[int] = 100
   bucket_width: int = 5
+  validation_fraction: float = 0.05
+  validation_seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

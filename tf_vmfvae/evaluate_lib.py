@@ -1,6 +1,8 @@
-"""Evaluation of trained NVRNN models: ELBO, importance-weighted NLL, MI, AU.
+"""Evaluation of trained models: ELBO, importance-weighted NLL, PPL, MI, AU.
 
-For each sentence x (tokens include <eos>):
+Works for NVRNN (sentences; tokens include <eos>) and NVDM (documents;
+tokens are word counts), through their shared analysis API
+(`encode_features`, `reconstruction_nll`, `num_tokens`). For each x:
   ELBO NLL   = E_q[-log p(x|z)] + KL(q(z|x) || p(z)), one z ~ q per pass
                (`elbo_samples` passes averaged): the paper's NLL.
   IW NLL     = -log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x),
@@ -18,15 +20,14 @@ import json
 import logging
 import math
 import pathlib
+import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_vmfvae import config as config_lib
-from tf_vmfvae import data
 from tf_vmfvae import train_lib
-from tf_vmfvae.models import layers
 
 logger = logging.getLogger("tf_vmfvae")
 
@@ -34,7 +35,7 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 
 
 def load_trained(model_dir, checkpoint="best"):
-  """Returns (model, experiment config, vocabulary) of a trained model dir."""
+  """Returns (model, experiment config) of a trained model dir."""
   model_dir = pathlib.Path(model_dir)
   path = model_dir / train_lib.BEST_MODEL
   if checkpoint == "last":
@@ -44,34 +45,59 @@ def load_trained(model_dir, checkpoint="best"):
     raise FileNotFoundError(f"No trained model at {path}: train into {model_dir} first.")
   model = keras.saving.load_model(path, safe_mode=True, compile=False)
   experiment = config_lib.ExperimentConfig.load(model_dir / train_lib.CONFIG_FILE)
-  vocabulary = data.Vocabulary.load(model_dir / train_lib.VOCAB_FILE)
-  return model, experiment, vocabulary
+  return model, experiment
+
+
+def corpus_perplexity(nll, tokens):
+  """exp(sum NLL / sum N): every token weighs the same (the PTB definition).
+
+  Example:
+  >>> round(corpus_perplexity([2.0, 6.0], [1, 3]), 4)   # exp(8 / 4)
+  7.3891
+  """
+  return math.exp(float(np.sum(nll)) / float(np.sum(tokens)))
+
+
+def document_perplexity(nll, tokens):
+  """exp(mean_d NLL_d / N_d): every document weighs the same (Miao et al. 2016).
+
+  Example:
+  >>> round(document_perplexity([2.0, 6.0], [1, 3]), 4)  # exp((2/1 + 6/3) / 2)
+  7.3891
+  >>> round(document_perplexity([2.0, 3.0], [1, 3]), 4)  # exp((2 + 1) / 2)
+  4.4817
+  """
+  return math.exp(float(np.mean(np.asarray(nll, np.float64) / np.asarray(tokens, np.float64))))
+
+
+def _tile(batch, n):
+  """Repeats every tensor of a batch n times along a new leading axis, flattened."""
+  def tile(v):
+    multiples = tf.concat([[n], tf.ones_like(tf.shape(v))], 0)
+    return tf.reshape(tf.tile(v[None], multiples), tf.concat([[-1], tf.shape(v)[1:]], 0))
+  return {k: tile(v) for k, v in batch.items()}
 
 
 class _Evaluator:
-  """Batch computations of one model, as tf.functions."""
+  """Batch computations of one model (NVRNN or NVDM), as tf.functions."""
 
   def __init__(self, model, num_importance_samples, sample_chunk):
     self.model = model
     self.latent = model.latent
     self.k = num_importance_samples
-    self.chunk = max(1, min(sample_chunk, num_importance_samples))
-
-  def _recon(self, batch, z):
-    logits = self.model.decoder(self.model.decoder_inputs(batch, z), training=False)
-    return layers.sequence_nll(batch["tokens"], logits)
+    self.chunk = max(1, min(sample_chunk, max(num_importance_samples, 1)))
 
   @tf.function(reduce_retracing=True)
   def elbo_terms(self, batch):
-    """recon [B], kl [B], mode [B, d], mi-batch-estimate scalar."""
+    """recon [B], kl [B], mode [B, d], tokens [B], batch MI estimate."""
+    tokens = self.model.num_tokens(batch)
     if self.latent is None:
-      recon = self._recon(batch, None)
-      zeros = tf.zeros_like(recon)
-      return recon, zeros, tf.zeros([tf.shape(recon)[0], 1]), tf.constant(0.0)
-    features = self.model.encoder(batch["tokens"], training=False)["features"]
-    params = self.latent.posterior_parameters(features)
+      recon = self.model.reconstruction_nll(batch, None)
+      return (recon, tf.zeros_like(recon), tf.zeros([tf.shape(recon)[0], 1]), tokens,
+              tf.constant(0.0))
+    params = self.latent.posterior_parameters(self.model.encode_features(batch))
     z = self.latent.sample(params)
-    recon = self._recon(batch, z)
+    recon = self.model.reconstruction_nll(batch, z)
     kl = self.latent.kl_divergence(params)
     # MI: log q(z_i|x_i) - log mean_j q(z_i|x_j), z_i ~ q(z|x_i).
     log_q_own = self.latent.posterior_log_prob(z, params)
@@ -79,23 +105,21 @@ class _Evaluator:
     batch_size = tf.cast(tf.shape(z)[0], tf.float32)
     log_q_agg = tf.reduce_logsumexp(log_q_all, axis=1) - tf.math.log(batch_size)
     mi = tf.reduce_mean(log_q_own - log_q_agg)
-    return recon, kl, self.latent.mode(params), mi
+    return recon, kl, self.latent.mode(params), tokens, mi
 
   @tf.function(reduce_retracing=True)
   def _log_weights(self, batch, params, num):
     z = self.latent.sample(params, num_samples=num)  # [n, B, d]
     n, b = tf.shape(z)[0], tf.shape(z)[1]
-    tiled = {k: tf.reshape(tf.tile(v[None], tf.concat([[n], tf.ones_like(tf.shape(v))], 0)),
-                           tf.concat([[n * b], tf.shape(v)[1:]], 0))
-             for k, v in batch.items()}
-    recon = tf.reshape(self._recon(tiled, tf.reshape(z, [n * b, -1])), [n, b])
+    recon = self.model.reconstruction_nll(_tile(batch, n), tf.reshape(z, [n * b, -1]))
+    recon = tf.reshape(recon, [n, b])
     return -recon + self.latent.prior_log_prob(z) - self.latent.posterior_log_prob(z, params)
 
   def iw_nll(self, batch):
+    """-log (1/K) sum_k w_k per example, [B]; None without a latent."""
     if self.latent is None:
       return None
-    features = self.model.encoder(batch["tokens"], training=False)["features"]
-    params = self.latent.posterior_parameters(features)
+    params = self.latent.posterior_parameters(self.model.encode_features(batch))
     chunks, remaining = [], self.k
     while remaining > 0:
       num = min(self.chunk, remaining)
@@ -107,68 +131,77 @@ class _Evaluator:
 
 def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1,
              batch_size=50, sample_chunk=50, data_dir=None, checkpoint="best",
-             max_batches=None, progress=True):
-  """Evaluates a trained model on a split; returns a metrics dict.
+             max_batches=None, progress=None):
+  """Evaluates a trained NVRNN or NVDM on a split; returns a metrics dict.
 
   Args:
     model_dir: a directory written by `train_lib.train`.
     split: "train", "valid" or "test".
     num_importance_samples: K of the importance-weighted NLL (0: skip it).
     elbo_samples: passes of the one-sample ELBO, averaged.
-    batch_size: sentences per batch (also the MI estimate's batch).
+    batch_size: examples per batch (also the MI estimate's batch).
     sample_chunk: importance samples decoded together.
     data_dir: overrides the training run's data_dir.
     checkpoint: "best" or "last".
     max_batches: evaluate only this many batches (quick looks), or None.
-    progress: show a progress bar.
+    progress: show a progress bar; default: when stdout is a terminal.
+
+  Returns:
+    A dict. Per example: "nll" (ELBO), "recon", "kl", "iw_nll"; "ppl" and
+    "iw_ppl" = exp(total NLL / total tokens) (corpus level); for documents
+    also "ppl_doc" and "iw_ppl_doc" = exp(mean_d NLL_d / N_d) (Miao et al.
+    2016, the definition of the paper's Table 4); "mi", "active_units".
   """
-  model, experiment, vocabulary = load_trained(model_dir, checkpoint)
-  data_config = experiment.data
+  model, experiment = load_trained(model_dir, checkpoint)
   if data_dir is not None:
-    data_config = config_lib.DataConfig(**{**data_config.__dict__, "data_dir": data_dir})
-  splits = data.load_sentence_splits(data_config, vocabulary=vocabulary, splits=[split])
+    experiment = config_lib.ExperimentConfig(
+        family=experiment.family, model=experiment.model, train=experiment.train,
+        data=config_lib.DataConfig(**{**experiment.data.__dict__, "data_dir": data_dir}))
+  splits = train_lib.load_data(experiment, model_dir, splits=[split])
   dataset = splits.dataset(split, batch_size, bucket_width=0)
   evaluator = _Evaluator(model, num_importance_samples, sample_chunk)
-  num_batches = math.ceil(len(splits.ids[split]) / batch_size)
+  num_batches = math.ceil(splits.num_examples(split) / batch_size)
   if max_batches:
     dataset, num_batches = dataset.take(max_batches), min(num_batches, max_batches)
+  if progress is None:
+    progress = sys.stdout.isatty()
   bar = keras.utils.Progbar(num_batches, unit_name="batch") if progress else None
 
-  totals = {"recon": 0.0, "kl": 0.0, "iw_nll": 0.0, "mi": 0.0}
-  sentences = tokens = batches = 0
-  modes = []
-  for batch in dataset:
-    recon = kl = 0.0
-    for _ in range(elbo_samples):
-      r, k, mode, mi = evaluator.elbo_terms(batch)
-      recon, kl = recon + r.numpy() / elbo_samples, kl + k.numpy() / elbo_samples
-    totals["recon"] += float(np.sum(recon))
-    totals["kl"] += float(np.sum(kl))
-    totals["mi"] += float(mi)
-    modes.append(mode.numpy())
+  recon, kl, iw, tokens, modes, mis = [], [], [], [], [], []
+  for step, batch in enumerate(dataset, start=1):
+    passes = [evaluator.elbo_terms(batch) for _ in range(elbo_samples)]
+    recon.append(np.mean([p[0].numpy() for p in passes], axis=0))
+    kl.append(np.mean([p[1].numpy() for p in passes], axis=0))
+    modes.append(passes[0][2].numpy())
+    tokens.append(passes[0][3].numpy())
+    mis.append(float(passes[0][4]))
     if num_importance_samples:
-      iw = evaluator.iw_nll(batch)
-      totals["iw_nll"] += float(np.sum(iw.numpy() if iw is not None else recon))
-    sentences += int(batch["tokens"].shape[0])
-    tokens += int(tf.math.count_nonzero(batch["tokens"]))
-    batches += 1
+      weights = evaluator.iw_nll(batch)
+      iw.append(recon[-1] if weights is None else weights.numpy())
     if bar:
-      bar.update(batches)
+      bar.update(step)
 
-  elbo_nll = totals["recon"] + totals["kl"]
+  recon, kl, tokens = np.concatenate(recon), np.concatenate(kl), np.concatenate(tokens)
+  nll = recon + kl
   metrics = {
-      "split": split, "sentences": sentences, "tokens": tokens,
-      "latent": model.latent_kind, "decoder_mode": model.decoder_mode,
-      "nll": elbo_nll / sentences, "recon": totals["recon"] / sentences,
-      "kl": totals["kl"] / sentences, "ppl": math.exp(elbo_nll / tokens),
+      "split": split, "family": experiment.family, "examples": int(len(nll)),
+      "tokens": int(tokens.sum()), "latent": model.latent_kind,
+      "nll": float(nll.mean()), "recon": float(recon.mean()), "kl": float(kl.mean()),
+      "ppl": corpus_perplexity(nll, tokens),
   }
+  if experiment.family == "nvrnn":
+    metrics["decoder_mode"] = model.decoder_mode
+  else:
+    metrics["ppl_doc"] = document_perplexity(nll, tokens)
   if num_importance_samples:
-    metrics.update(iw_nll=totals["iw_nll"] / sentences,
-                   iw_ppl=math.exp(totals["iw_nll"] / tokens),
+    iw = np.concatenate(iw)
+    metrics.update(iw_nll=float(iw.mean()), iw_ppl=corpus_perplexity(iw, tokens),
                    num_importance_samples=num_importance_samples)
+    if experiment.family == "nvdm":
+      metrics["iw_ppl_doc"] = document_perplexity(iw, tokens)
   if model.latent is not None:
     variance = np.var(np.concatenate(modes), axis=0)
-    metrics.update(mi=totals["mi"] / batches,
+    metrics.update(mi=float(np.mean(mis)),
                    active_units=int(np.sum(variance > ACTIVE_UNIT_THRESHOLD)),
                    latent_dim=int(variance.shape[0]))
   return metrics
@@ -176,16 +209,24 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
 
 def format_table(metrics):
   """A readable two-column table of the metrics."""
-  rows = [("split", metrics["split"]), ("sentences", metrics["sentences"]),
-          ("tokens (incl. <eos>)", metrics["tokens"]),
-          ("model", f"{metrics['latent']} / {metrics['decoder_mode']}"),
-          ("NLL (ELBO) per sentence", f"{metrics['nll']:.2f}"),
+  unit = "sentence" if metrics["family"] == "nvrnn" else "document"
+  model = metrics["latent"] + (f" / {metrics['decoder_mode']}" if "decoder_mode" in metrics
+                               else "")
+  rows = [("split", metrics["split"]), (f"{unit}s", metrics["examples"]),
+          ("tokens" + (" (incl. <eos>)" if unit == "sentence" else ""), metrics["tokens"]),
+          ("model", model),
+          (f"NLL (ELBO) per {unit}", f"{metrics['nll']:.2f}"),
           ("  reconstruction", f"{metrics['recon']:.2f}"),
-          ("  KL", f"{metrics['kl']:.2f}"), ("PPL (ELBO)", f"{metrics['ppl']:.2f}")]
+          ("  KL", f"{metrics['kl']:.2f}"),
+          ("PPL (ELBO, corpus: exp(sum NLL / sum N))", f"{metrics['ppl']:.2f}")]
+  if "ppl_doc" in metrics:
+    rows.append(("PPL (ELBO, per-doc: exp(mean NLL_d / N_d))", f"{metrics['ppl_doc']:.2f}"))
   if "iw_nll" in metrics:
     k = metrics["num_importance_samples"]
     rows += [(f"NLL (IW, K={k})", f"{metrics['iw_nll']:.2f}"),
-             (f"PPL (IW, K={k})", f"{metrics['iw_ppl']:.2f}")]
+             (f"PPL (IW, K={k}, corpus)", f"{metrics['iw_ppl']:.2f}")]
+    if "iw_ppl_doc" in metrics:
+      rows.append((f"PPL (IW, K={k}, per-doc)", f"{metrics['iw_ppl_doc']:.2f}"))
   if "mi" in metrics:
     rows += [("mutual information I(x;z)", f"{metrics['mi']:.3f}"),
              ("active units", f"{metrics['active_units']} / {metrics['latent_dim']}")]

@@ -44,7 +44,8 @@ _FREE_BITS = flags.DEFINE_float("free_bits", 0.0, "Per-dimension KL floor (Gauss
 _EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 100, "Word embedding size.")
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", 400, "LSTM size.")
 _LATENT_DIM = flags.DEFINE_integer("latent_dim", 50, "Latent dimension.")
-_ENCODER_LAYERS = flags.DEFINE_integer("encoder_layers", 1, "Encoder LSTM layers.")
+_ENCODER_LAYERS = flags.DEFINE_integer("encoder_layers", 1,
+                                       "Encoder layers (NVRNN: LSTMs; NVDM: tanh MLP).")
 _BIDIRECTIONAL = flags.DEFINE_bool("bidirectional", False, "Bidirectional encoder.")
 _DECODER_MODE = flags.DEFINE_enum("decoder_mode", "standard", ["standard", "inputless"],
                                   "Standard feeds the previous word; Inputless only z.")
@@ -53,7 +54,12 @@ _WORD_DROPOUT = flags.DEFINE_float("word_dropout", 0.0,
 _BOW_CONDITIONED = flags.DEFINE_bool("bow_conditioned", False,
                                      "NVRNN-BoW: feed the mean word embedding too.")
 _LABEL_DIM = flags.DEFINE_integer("label_dim", 50, "Label embedding size (Yelp).")
-_DROPOUT = flags.DEFINE_float("dropout", 0.5, "Dropout on embeddings and outputs.")
+_DROPOUT = flags.DEFINE_float("dropout", 0.5,
+                               "NVRNN: dropout on embeddings and outputs; NVDM: on the encoder.")
+_DECODER_HIDDEN_DIM = flags.DEFINE_integer(
+    "decoder_hidden_dim", 0, "NVDM: a tanh hidden layer in the decoder (0: none).")
+_VALIDATION_FRACTION = flags.DEFINE_float(
+    "validation_fraction", 0.05, "NVDM: fraction of train held out for validation.")
 
 # -- Training --
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints and logs go.")
@@ -101,18 +107,24 @@ def experiment_from_flags():
       "latent": _LATENT.value, "concentration": _KAPPA.value,
       "min_concentration": _KAPPA_MIN.value, "max_concentration": _KAPPA_MAX.value,
       "kl_schedule": parse_kl_schedule(_KL_SCHEDULE.value), "free_bits": _FREE_BITS.value,
-      "embedding_dim": _EMBEDDING_DIM.value, "hidden_dim": _HIDDEN_DIM.value,
-      "latent_dim": _LATENT_DIM.value, "encoder_layers": _ENCODER_LAYERS.value,
-      "bidirectional": _BIDIRECTIONAL.value, "decoder_mode": _DECODER_MODE.value,
-      "word_dropout": _WORD_DROPOUT.value, "bow_conditioned": _BOW_CONDITIONED.value,
-      "label_dim": _LABEL_DIM.value, "dropout": _DROPOUT.value,
+      "hidden_dim": _HIDDEN_DIM.value, "latent_dim": _LATENT_DIM.value,
+      "encoder_layers": _ENCODER_LAYERS.value, "dropout": _DROPOUT.value,
   }
+  if _FAMILY.value == "nvrnn":
+    model.update({
+        "embedding_dim": _EMBEDDING_DIM.value, "bidirectional": _BIDIRECTIONAL.value,
+        "decoder_mode": _DECODER_MODE.value, "word_dropout": _WORD_DROPOUT.value,
+        "bow_conditioned": _BOW_CONDITIONED.value, "label_dim": _LABEL_DIM.value,
+    })
+  else:
+    model["decoder_hidden_dim"] = _DECODER_HIDDEN_DIM.value
   return config.ExperimentConfig(
       family=_FAMILY.value,
       data=config.DataConfig(
           dataset=_DATASET.value, data_dir=_DATA_DIR.value,
           max_vocab_size=_MAX_VOCAB_SIZE.value, min_words=_MIN_WORDS.value,
-          max_len=_MAX_LEN.value, bucket_width=_BUCKET_WIDTH.value),
+          max_len=_MAX_LEN.value, bucket_width=_BUCKET_WIDTH.value,
+          validation_fraction=_VALIDATION_FRACTION.value),
       model=model,
       train=config.TrainConfig(
           optimizer=_OPTIMIZER.value, learning_rate=_LEARNING_RATE.value,

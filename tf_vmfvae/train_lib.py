@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from tf_vmfvae import config as config_lib
 from tf_vmfvae import data
+from tf_vmfvae.models import NVDM
 from tf_vmfvae.models import NVRNN
 
 logger = logging.getLogger("tf_vmfvae")
@@ -72,17 +73,22 @@ def make_optimizer(train_config):
 
 def build_model(experiment, vocabulary_size, num_labels=0):
   """Builds the (uncompiled) model an experiment describes."""
-  if experiment.family != "nvrnn":
-    raise NotImplementedError(f"family {experiment.family!r} has no builder yet.")
   kwargs = dict(experiment.model)
   kwargs.setdefault("seed", experiment.train.seed)
+  if experiment.family == "nvdm":
+    return NVDM(vocabulary_size=vocabulary_size, **kwargs)
   if num_labels:
     kwargs["num_labels"] = num_labels
   return NVRNN(vocabulary_size=vocabulary_size, **kwargs)
 
 
 def load_data(experiment, model_dir=None, splits=None):
-  """Loads the experiment's corpus; reuses model_dir's vocabulary if saved."""
+  """Loads the experiment's corpus (a `SentenceSplits` or `DocumentSplits`).
+
+  A sentence corpus reuses model_dir's saved vocabulary when there is one.
+  """
+  if experiment.family == "nvdm":
+    return data.load_document_splits(experiment.data, splits=splits)
   vocabulary = None
   if model_dir is not None and (pathlib.Path(model_dir) / VOCAB_FILE).is_file():
     vocabulary = data.Vocabulary.load(pathlib.Path(model_dir) / VOCAB_FILE)

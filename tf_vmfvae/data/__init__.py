@@ -1,5 +1,9 @@
 """Corpora, vocabularies, tf.data pipelines and the dataset registry."""
 
+from tf_vmfvae.data.documents import DocumentSplits
+from tf_vmfvae.data.documents import load_document_splits
+from tf_vmfvae.data.documents import read_feat
+from tf_vmfvae.data.documents import WordList
 from tf_vmfvae.data.loading import load_sentence_splits
 from tf_vmfvae.data.loading import SentenceSplits
 from tf_vmfvae.data.pipeline import encode_corpus

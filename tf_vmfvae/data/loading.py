@@ -29,6 +29,9 @@ class SentenceSplits:
         self.ids[split], self.labels[split], batch_size=batch_size, shuffle=shuffle,
         seed=seed, bucket_width=bucket_width, repeat=repeat)
 
+  def num_examples(self, split):
+    return len(self.ids[split])
+
   def num_tokens(self, split):
     """Tokens of a split including one <eos> per sentence (the PPL divisor)."""
     return int(sum(len(s) + 1 for s in self.ids[split]))

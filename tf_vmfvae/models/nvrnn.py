@@ -196,6 +196,22 @@ class NVRNN(keras.Model):
     self.latent = latent_layer
     self.decoder = decoder
 
+  # Analysis API shared with NVDM (used by the evaluator).
+  def encode_features(self, batch, training=False):
+    """Encoder features h of a batch (None for the RNNLM)."""
+    if self.latent is None:
+      return None
+    return self.encoder(batch["tokens"], training=training)["features"]
+
+  def reconstruction_nll(self, batch, z, training=False):
+    """-log p(x | z) per sentence, float32 [B]."""
+    logits = self.decoder(self.decoder_inputs(batch, z), training=training)
+    return layers.sequence_nll(batch["tokens"], logits)
+
+  def num_tokens(self, batch):
+    """Tokens per sentence, <eos> included."""
+    return tf.math.count_nonzero(batch["tokens"], axis=-1, dtype=tf.float32)
+
   def decoder_inputs(self, batch, z):
     """The decoder's input dict for a batch and latent codes z ([B, d] or None)."""
     inputs = {"decoder_tokens": batch["decoder_tokens"]}
