@@ -105,3 +105,33 @@ def test_missing_data_dir_fails_with_clear_message(tmp_path):
              f"--model_dir={tmp_path / 'm'}", f"--data_dir={tmp_path / 'nowhere'}")
   assert run.returncode != 0
   assert "does not hold the ptb files" in run.stderr
+
+
+def test_label_conditioned_training_on_a_yelp_fixture(tmp_path, mirrored_strategy):
+  """Yelp is not available here: a fixture in its format (`label w1 ... wn`)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  words = [f"w{i}" for i in range(40)]
+  folder = tmp_path / "yelp"
+  folder.mkdir()
+  for split, num in (("train", 120), ("valid", 30), ("test", 30)):
+    lines = []
+    for _ in range(num):
+      label = int(rng.integers(0, 5))
+      # The rating shows in the words, so the label embedding can help.
+      review = [f"star{label}"] + list(rng.choice(words, size=rng.integers(3, 60)))
+      lines.append(" ".join([str(label)] + review))
+    (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
+  experiment = config.ExperimentConfig(
+      data=config.DataConfig(dataset="yelp", data_dir=str(folder), max_len=50),
+      model=dict(latent="vmf", concentration=20.0, embedding_dim=8, hidden_dim=16,
+                 latent_dim=4, label_dim=6),
+      train=config.TrainConfig(optimizer="adam", learning_rate=0.01, batch_size=16, epochs=2))
+  train_lib.train(experiment, tmp_path / "model", strategy=mirrored_strategy, verbose=0)
+  model, _ = evaluate_lib.load_trained(tmp_path / "model")
+  assert model.num_labels == 5 and model.label_dim == 6
+  metrics = evaluate_lib.evaluate(tmp_path / "model", split="test", num_importance_samples=5,
+                                  batch_size=10, progress=False)
+  assert metrics["examples"] == 30 and metrics["iw_nll"] <= metrics["nll"] + 1e-3
+  stats = json.loads((tmp_path / "model" / "metrics.json").read_text())
+  assert stats["epochs"] == 2

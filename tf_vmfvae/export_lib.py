@@ -1,0 +1,270 @@
+"""SavedModel export for TF Serving: raw strings in, codes/scores/sentences out.
+
+The exported graph does its own tokenization (lowercase, split on
+whitespace, truncate) and vocabulary lookup with core TensorFlow ops only
+(`tf.strings`, `tf.lookup.StaticHashTable`), so a stock TF Serving loads it
+and no client needs tf_vmfvae.
+
+NVRNN signatures (`serving_default` = `encode`):
+  encode(sentences [N] string)        -> mean_direction and concentration
+                                         (spherical) or mean and stddev (Gaussian)
+  score(sentences)                    -> nll, recon, kl [N] float, tokens [N] int32:
+                                         the ELBO with one z ~ q at a fixed seed
+  reconstruct(sentences)              -> sentences [N]: greedy decoding from the mode
+  sample(num_samples int32 [], seed int64 []) -> sentences from the prior
+  interpolate(sentence_a string [], sentence_b string [], steps int32 [])
+                                      -> sentences [steps] along the great circle
+                                         (spherical) or the straight line (Gaussian)
+A label-conditioned model takes `labels` [N] int32 (and `label` [] in sample
+and interpolate). A BoW-conditioned model has no `sample` (it needs a sentence).
+The RNNLM exports `score` and `sample`.
+
+NVDM signatures (`serving_default` = `encode`):
+  encode(counts [N, V] float), encode_text(texts [N] string), score(counts).
+"""
+
+import json
+import os
+import pathlib
+
+import tensorflow as tf
+
+from tf_vmfvae import decoding
+from tf_vmfvae import evaluate_lib
+from tf_vmfvae.data import text
+from tf_vmfvae.models import layers
+from tf_vmfvae.models import nvdm as nvdm_lib
+
+SCORE_SEED = (0, 0)
+
+
+def next_version_dir(export_dir):
+  """<export_dir>/<1 + the largest integer version there>, the TF Serving layout."""
+  export_dir = pathlib.Path(export_dir)
+  versions = [int(p.name) for p in export_dir.glob("*") if p.name.isdigit()] if (
+      export_dir.is_dir()) else []
+  return export_dir / str(max(versions, default=0) + 1)
+
+
+def _lookup_table(words, default):
+  return tf.lookup.StaticHashTable(
+      tf.lookup.KeyValueTensorInitializer(
+          tf.constant(words), tf.range(len(words), dtype=tf.int32)), default_value=default)
+
+
+def _attach(module, model):
+  """Keeps `model` on `module` and tracks only its variables.
+
+  Tracking the Keras model itself would also export Keras's own default
+  signature (the training graph, with metric updates); the serving functions
+  only need the weights.
+  """
+  object.__setattr__(module, "model", model)
+  module.weights = [v.value for v in model.variables]
+
+
+def _posterior_outputs(latent, params):
+  if "mean_direction" in params:
+    return {"mean_direction": params["mean_direction"],
+            "concentration": params["concentration"]}
+  return {"mean": params["mean"], "stddev": tf.exp(0.5 * params["log_variance"])}
+
+
+class NVRNNServing(tf.Module):
+  """The serving functions of an NVRNN; see the module docstring."""
+
+  def __init__(self, model, vocabulary, max_words=100, max_length=50):
+    super().__init__(name="nvrnn_serving")
+    _attach(self, model)
+    self.max_words = max_words
+    self.max_length = max_length
+    self.table = _lookup_table(vocabulary.tokens, text.UNK_ID)
+    self.words = tf.constant(vocabulary.tokens)
+    self.has_latent = model.latent is not None
+    self.spherical = self.has_latent and model.latent_kind != "gaussian"
+
+  # -- Text in and out ---------------------------------------------------------
+  def tokenize(self, sentences):
+    """Raw strings -> the model's batch dict ("tokens", "decoder_tokens")."""
+    words = tf.strings.split(tf.strings.lower(sentences, encoding="utf-8"))
+    words = words[:, :self.max_words]
+    ids = tf.ragged.map_flat_values(self.table.lookup, words)
+    n = tf.shape(sentences)[0]
+    eos = tf.fill([n, 1], text.EOS_ID)
+    bos = tf.fill([n, 1], text.BOS_ID)
+    tokens = tf.concat([ids, eos], axis=1).to_tensor(0)
+    decoder_tokens = tf.concat([bos, ids], axis=1).to_tensor(0)
+    return {"tokens": tokens, "decoder_tokens": decoder_tokens}
+
+  def detokenize(self, ids):
+    ids = tf.where(tf.equal(ids, text.EOS_ID), 0, ids)
+    ragged = tf.RaggedTensor.from_tensor(ids, padding=0)
+    return tf.strings.reduce_join(tf.gather(self.words, ragged), axis=-1, separator=" ")
+
+  def _batch(self, sentences, labels=None):
+    """Tokenizes, with one extra empty sentence at the end.
+
+    The extra row keeps every batch non-empty (an LSTM cannot run over a
+    batch of zero sentences, and an empty request must still answer);
+    `_trim` drops its outputs.
+    """
+    batch = self.tokenize(tf.concat([sentences, [""]], axis=0))
+    if labels is not None:
+      batch["label"] = tf.concat([tf.cast(labels, tf.int32), [0]], axis=0)
+    return batch
+
+  @staticmethod
+  def _trim(outputs):
+    return {k: v[:-1] for k, v in outputs.items()}
+
+  def _conditioning(self, batch):
+    bow = (self.model.encoder(batch["tokens"])["bow"] if self.model.bow_conditioned
+           else None)
+    return bow, batch.get("label")
+
+  # -- Endpoints ---------------------------------------------------------------
+  def encode(self, sentences, labels=None):
+    batch = self._batch(sentences, labels)
+    params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
+    return self._trim(_posterior_outputs(self.model.latent, params))
+
+  def score(self, sentences, labels=None):
+    batch = self._batch(sentences, labels)
+    tokens = tf.cast(self.model.num_tokens(batch), tf.int32)
+    if not self.has_latent:
+      recon = self.model.reconstruction_nll(batch, None)
+      return self._trim(
+          {"nll": recon, "recon": recon, "kl": tf.zeros_like(recon), "tokens": tokens})
+    params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
+    z = self.model.latent.sample(params, seed=tf.constant(SCORE_SEED, tf.int32))
+    recon = self.model.reconstruction_nll(batch, z)
+    kl = self.model.latent.kl_divergence(params)
+    return self._trim({"nll": recon + kl, "recon": recon, "kl": kl, "tokens": tokens})
+
+  def reconstruct(self, sentences, labels=None):
+    batch = self._batch(sentences, labels)
+    params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
+    bow, label = self._conditioning(batch)
+    ids = decoding.greedy(self.model, self.model.latent.mode(params), bow=bow, label=label,
+                          max_length=self.max_length)
+    return self._trim({"sentences": self.detokenize(ids)})
+
+  def sample(self, num_samples, seed, label=None):
+    seed = tf.stack([tf.cast(seed, tf.int32), 0])
+    z = None
+    if self.has_latent:
+      z = self.model.latent.prior().sample(num_samples, seed=seed)
+    labels = None if label is None else tf.fill([num_samples], tf.cast(label, tf.int32))
+    ids = decoding.greedy(self.model, z, label=labels, max_length=self.max_length,
+                          batch_size=num_samples) if self.has_latent else decoding.sample(
+                              self.model, None, seed=seed, max_length=self.max_length,
+                              batch_size=num_samples)
+    return {"sentences": self.detokenize(ids)}
+
+  def interpolate(self, sentence_a, sentence_b, steps, label=None):
+    pair = tf.stack([sentence_a, sentence_b])
+    labels = None if label is None else tf.fill([2], tf.cast(label, tf.int32))
+    steps = tf.maximum(steps, 1)
+    batch = self._batch(pair, labels)
+    mode = self.model.latent.mode(
+        self.model.latent.posterior_parameters(self.model.encode_features(batch)))
+    path = (decoding.slerp if self.spherical else decoding.lerp)(mode[0], mode[1], steps)
+    path_labels = None if label is None else tf.fill([steps], tf.cast(label, tf.int32))
+    ids = decoding.greedy(self.model, path, label=path_labels, max_length=self.max_length)
+    return {"sentences": self.detokenize(ids)}
+
+  def signatures(self):
+    """The concrete functions to export, keyed by signature name."""
+    strings = tf.TensorSpec([None], tf.string, name="sentences")
+    labelled = bool(self.model.num_labels)
+    labels = tf.TensorSpec([None], tf.int32, name="labels")
+    label = tf.TensorSpec([], tf.int32, name="label")
+
+    def fn(method, *specs):
+      return tf.function(method).get_concrete_function(*specs)
+
+    batch_specs = (strings, labels) if labelled else (strings,)
+    result = {"score": fn(self.score, *batch_specs)}
+    if self.has_latent:
+      result["encode"] = fn(self.encode, *batch_specs)
+      result["reconstruct"] = fn(self.reconstruct, *batch_specs)
+      result["interpolate"] = fn(
+          self.interpolate, tf.TensorSpec([], tf.string, name="sentence_a"),
+          tf.TensorSpec([], tf.string, name="sentence_b"),
+          tf.TensorSpec([], tf.int32, name="steps"), *((label,) if labelled else ()))
+    if not self.model.bow_conditioned:
+      result["sample"] = fn(self.sample, tf.TensorSpec([], tf.int32, name="num_samples"),
+                            tf.TensorSpec([], tf.int64, name="seed"),
+                            *((label,) if labelled else ()))
+    result["serving_default"] = result.get("encode", result["score"])
+    return result
+
+
+class NVDMServing(tf.Module):
+  """The serving functions of an NVDM; see the module docstring."""
+
+  def __init__(self, model, vocabulary):
+    super().__init__(name="nvdm_serving")
+    _attach(self, model)
+    self.vocabulary_size = len(vocabulary)
+    self.table = _lookup_table(vocabulary.words, -1)
+
+  def counts_from_text(self, texts):
+    words = tf.strings.split(tf.strings.lower(texts, encoding="utf-8"))
+    ids = tf.ragged.map_flat_values(self.table.lookup, words)
+    known = tf.ragged.boolean_mask(ids, ids >= 0)
+    one_hot = tf.one_hot(known, self.vocabulary_size)  # ragged [N, (w), V]
+    return tf.reduce_sum(one_hot, axis=1)
+
+  def encode(self, counts):
+    params = self.model.latent.posterior_parameters(
+        self.model.encode_features({"counts": counts}))
+    return _posterior_outputs(self.model.latent, params)
+
+  def encode_text(self, texts):
+    return self.encode(self.counts_from_text(texts))
+
+  def score(self, counts):
+    batch = {"counts": counts}
+    params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
+    z = self.model.latent.sample(params, seed=tf.constant(SCORE_SEED, tf.int32))
+    recon = nvdm_lib.bag_of_words_nll(counts, self.model.decoder({"z": z}))
+    kl = self.model.latent.kl_divergence(params)
+    return {"nll": recon + kl, "recon": recon, "kl": kl,
+            "tokens": tf.reduce_sum(counts, axis=-1)}
+
+  def signatures(self):
+    counts = tf.TensorSpec([None, self.vocabulary_size], tf.float32, name="counts")
+    texts = tf.TensorSpec([None], tf.string, name="texts")
+    result = {
+        "encode": tf.function(self.encode).get_concrete_function(counts),
+        "encode_text": tf.function(self.encode_text).get_concrete_function(texts),
+        "score": tf.function(self.score).get_concrete_function(counts),
+    }
+    result["serving_default"] = result["encode"]
+    return result
+
+
+def serving_module(model_dir, max_length=50):
+  """Builds the serving module of a trained model directory."""
+  model, experiment = evaluate_lib.load_trained(model_dir)
+  from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
+  if experiment.family == "nvdm":
+    from tf_vmfvae.data import documents  # pylint: disable=g-import-not-at-top
+    vocabulary = documents.WordList.load(pathlib.Path(model_dir) / train_lib.VOCAB_FILE)
+    return NVDMServing(model, vocabulary)
+  vocabulary = text.Vocabulary.load(pathlib.Path(model_dir) / train_lib.VOCAB_FILE)
+  return NVRNNServing(model, vocabulary, max_words=experiment.data.max_len or 100,
+                      max_length=max_length)
+
+
+def export(model_dir, export_dir, max_length=50):
+  """Writes a SavedModel of a trained model to <export_dir>/<next version>/.
+
+  Returns:
+    The version directory written.
+  """
+  module = serving_module(model_dir, max_length=max_length)
+  path = next_version_dir(export_dir)
+  tf.saved_model.save(module, str(path), signatures=module.signatures())
+  return path
