@@ -23,7 +23,7 @@ _INSTALL_REQUIRES = [
 ]
 
 _EXTRAS = {
-    "test": ["pytest>=8", "scipy", "mpmath"],
+    "test": ["pytest>=8", "scipy", "mpmath", "tensorflow-serving-api==2.21.0"],
 }
 
 setuptools.setup(
