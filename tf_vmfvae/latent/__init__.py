@@ -10,6 +10,7 @@ Example:
 from tf_vmfvae.latent import schedules
 from tf_vmfvae.latent.base import LatentLayer
 from tf_vmfvae.latent.factory import KINDS
+from tf_vmfvae.latent.factory import latent_config
 from tf_vmfvae.latent.factory import make_latent
 from tf_vmfvae.latent.gaussian import GaussianLatent
 from tf_vmfvae.latent.kl import mean_resultant_length
@@ -22,6 +23,7 @@ __all__ = [
     "GaussianLatent",
     "KINDS",
     "LatentLayer",
+    "latent_config",
     "PowerSphericalLatent",
     "VonMisesFisherLatent",
     "make_latent",

@@ -1,5 +1,7 @@
 """Builds a latent layer from the short names the configs and flags use."""
 
+import keras
+
 from tf_vmfvae.latent.gaussian import GaussianLatent
 from tf_vmfvae.latent.spherical import LEARNED
 from tf_vmfvae.latent.spherical import PowerSphericalLatent
@@ -40,3 +42,17 @@ def make_latent(kind, latent_dim, concentration=80.0, kl_schedule="constant",
   if kind == "none":
     return None
   raise ValueError(f"`latent` must be one of {list(KINDS)}, got {kind!r}.")
+
+
+def latent_config(model):
+  """The latent arguments of a model built with `make_latent`, for get_config.
+
+  A schedule object is serialized; names and numbers stay as they are.
+  """
+  schedule = model.kl_schedule
+  if not isinstance(schedule, (str, int, float, dict)):
+    schedule = keras.saving.serialize_keras_object(schedule)
+  return {"latent": model.latent_kind, "latent_dim": model.latent_dim,
+          "concentration": model.concentration, "kl_schedule": schedule,
+          "free_bits": model.free_bits, "min_concentration": model.min_concentration,
+          "max_concentration": model.max_concentration}

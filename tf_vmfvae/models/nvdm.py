@@ -145,17 +145,10 @@ class NVDM(keras.Model):
     return tf.reduce_sum(batch["counts"], axis=-1)
 
   def get_config(self):
-    schedule = self.kl_schedule
-    if not isinstance(schedule, (str, int, float)):
-      schedule = keras.saving.serialize_keras_object(schedule)
     return {
         "name": self.name, "trainable": self.trainable,
         "vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim,
-        "encoder_layers": self.encoder_layers, "latent_dim": self.latent_dim,
-        "latent": self.latent_kind, "concentration": self.concentration,
-        "kl_schedule": schedule, "free_bits": self.free_bits,
-        "min_concentration": self.min_concentration,
-        "max_concentration": self.max_concentration,
+        "encoder_layers": self.encoder_layers, **latent_lib.latent_config(self),
         "decoder_hidden_dim": self.decoder_hidden_dim, "dropout": self.dropout,
         "seed": self.seed,
     }

@@ -224,17 +224,10 @@ class NVRNN(keras.Model):
     return inputs
 
   def get_config(self):
-    schedule = self.kl_schedule
-    if not isinstance(schedule, (str, int, float)):
-      schedule = keras.saving.serialize_keras_object(schedule)
     return {
         "name": self.name, "trainable": self.trainable,
         "vocabulary_size": self.vocabulary_size, "embedding_dim": self.embedding_dim,
-        "hidden_dim": self.hidden_dim, "latent_dim": self.latent_dim,
-        "latent": self.latent_kind, "concentration": self.concentration,
-        "kl_schedule": schedule, "free_bits": self.free_bits,
-        "min_concentration": self.min_concentration,
-        "max_concentration": self.max_concentration,
+        "hidden_dim": self.hidden_dim, **latent_lib.latent_config(self),
         "encoder_layers": self.encoder_layers, "bidirectional": self.bidirectional,
         "decoder_mode": self.decoder_mode, "word_dropout": self.word_dropout,
         "bow_conditioned": self.bow_conditioned, "num_labels": self.num_labels,
