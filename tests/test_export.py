@@ -234,3 +234,21 @@ def test_generator_library_matches_the_export(nvrnn_export):
   assert generator.reconstruct(sentences) == exported
   with pytest.raises(ValueError, match="`decoder` must be one of"):
     generator.reconstruct(sentences, method="nucleus")
+
+
+def test_rnnlm_exports_score_and_sample(tmp_path_factory):
+  experiment = config.ExperimentConfig(
+      data=config.DataConfig(dataset="ptb", max_vocab_size=300, max_len=20),
+      model=dict(latent="none", embedding_dim=8, hidden_dim=16),
+      train=config.TrainConfig(optimizer="adam", learning_rate=0.003, batch_size=32, epochs=1,
+                               steps_per_epoch=5))
+  model_dir = _train(tmp_path_factory, experiment, "rnnlm")
+  path = export_lib.export(model_dir, tmp_path_factory.mktemp("rnnlm_exports"), max_length=8)
+  calls = {"score": {"sentences": ["the company said", ""]},
+           "sample": {"num_samples": 2, "seed": 3}}
+  got = _fresh_process(path, calls)
+  _assert_same(got, _in_memory(export_lib.serving_module(model_dir, max_length=8), calls))
+  assert got["score"]["kl"] == [0.0, 0.0] and got["score"]["nll"] == got["score"]["recon"]
+  assert len(got["sample"]["sentences"]) == 2
+  names = set(tf.saved_model.load(str(path)).signatures)
+  assert names == {"score", "sample", "serving_default"}

@@ -65,7 +65,7 @@ def _batch_size(z, label, batch_size):
       return tf.shape(value)[0]
   if batch_size is None:
     raise ValueError("`batch_size` is needed when there is no z or label.")
-  return tf.constant(batch_size)
+  return tf.convert_to_tensor(batch_size, tf.int32)
 
 
 def _pad_after_eos(ids):

@@ -150,15 +150,16 @@ class NVRNNServing(tf.Module):
     return self._trim({"sentences": self.detokenize(ids)})
 
   def sample(self, num_samples, seed, label=None):
+    """Greedy decoding of z ~ p(z); the RNNLM, with no z, samples its words."""
+    num_samples = tf.maximum(num_samples, 0)
     seed = tf.stack([tf.cast(seed, tf.int32), 0])
-    z = None
+    labels = None if label is None else tf.fill([num_samples], tf.cast(label, tf.int32))
     if self.has_latent:
       z = self.model.latent.prior().sample(num_samples, seed=seed)
-    labels = None if label is None else tf.fill([num_samples], tf.cast(label, tf.int32))
-    ids = decoding.greedy(self.model, z, label=labels, max_length=self.max_length,
-                          batch_size=num_samples) if self.has_latent else decoding.sample(
-                              self.model, None, seed=seed, max_length=self.max_length,
-                              batch_size=num_samples)
+      ids = decoding.greedy(self.model, z, label=labels, max_length=self.max_length)
+    else:
+      ids = decoding.sample(self.model, None, seed=seed, max_length=self.max_length,
+                            batch_size=num_samples)
     return {"sentences": self.detokenize(ids)}
 
   def interpolate(self, sentence_a, sentence_b, steps, label=None):
