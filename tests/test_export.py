@@ -138,18 +138,26 @@ def test_bad_inputs_answer_without_crashing(nvrnn_export):
   assert empty["score"]["nll"] == [] and empty["sample"]["sentences"] == []
 
 
-def test_saved_model_cli_runs_encode_and_score(nvrnn_export):
+def test_saved_model_cli_runs_every_signature(nvrnn_export):
   _, _, path = nvrnn_export
   cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
   command = [cli] if os.path.exists(cli) else [sys.executable, "-m",
                                                "tensorflow.python.tools.saved_model_cli"]
-  for signature, output in (("encode", "mean_direction"), ("score", "nll")):
+  sentences = "sentences=['the company said', 'stocks fell']"
+  cases = {  # saved_model_cli takes Python literals only.
+      "encode": (sentences, "mean_direction"), "score": (sentences, "nll"),
+      "reconstruct": (sentences, "sentences"), "serving_default": (sentences, "concentration"),
+      "sample": ("num_samples=2;seed=3", "sentences"),
+      "interpolate": ("sentence_a=b'the company said';sentence_b=b'stocks fell';steps=3",
+                      "sentences"),
+  }
+  for signature, (inputs, output) in cases.items():
     run = subprocess.run(
         command + ["run", "--dir", str(path), "--tag_set", "serve", "--signature_def",
-                   signature, "--input_exprs", "sentences=['the company said', 'stocks fell']"],
+                   signature, "--input_exprs", inputs],
         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert output in run.stdout
+    assert run.returncode == 0, (signature, run.stderr[-3000:])
+    assert f"Result for output key {output}" in run.stdout, signature
 
 
 def test_tf_serving_rest_and_grpc_requests_match_the_signatures(nvrnn_export):
