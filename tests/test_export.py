@@ -58,18 +58,27 @@ def _train(tmp_path_factory, experiment, name):
   return model_dir
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(module, *args):
+  run = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+  assert run.returncode == 0, run.stderr[-3000:]
+  return run.stdout
+
+
 @pytest.fixture(scope="module")
 def nvrnn_export(tmp_path_factory):
-  experiment = config.ExperimentConfig(
-      data=config.DataConfig(dataset="ptb", max_vocab_size=400, max_len=30),
-      model=dict(latent="vmf", concentration=30.0, embedding_dim=16, hidden_dim=32,
-                 latent_dim=8),
-      train=config.TrainConfig(optimizer="adam", learning_rate=0.003, batch_size=32,
-                               epochs=1, steps_per_epoch=20))
-  model_dir = _train(tmp_path_factory, experiment, "nvrnn")
+  """A model trained with configs/smoke.flags, exported with the export binary."""
+  model_dir = tmp_path_factory.mktemp("smoke")
   export_dir = tmp_path_factory.mktemp("exports")
-  path = export_lib.export(model_dir, export_dir, max_length=12)
-  return model_dir, export_dir, path
+  _cli("tf_vmfvae.train", "--flagfile=configs/smoke.flags", f"--model_dir={model_dir}")
+  out = _cli("tf_vmfvae.export", f"--model_dir={model_dir}", f"--export_dir={export_dir}",
+             "--max_length=12")
+  for name in ("encode", "score", "reconstruct", "sample", "interpolate", "serving_default"):
+    assert f"  {name}(" in out
+  return model_dir, export_dir, export_dir / "1"
 
 
 def _in_memory(module, calls):
@@ -215,15 +224,9 @@ def test_nvdm_signatures_in_a_fresh_process(tmp_path_factory):
 
 def test_generate_cli_prints_readable_output(nvrnn_export):
   model_dir, _, _ = nvrnn_export
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
   def run(*args):
-    result = subprocess.run([sys.executable, "-m", "tf_vmfvae.generate",
-                             f"--model_dir={model_dir}", "--max_length=10", *args],
-                            cwd=root, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return _cli("tf_vmfvae.generate", f"--model_dir={model_dir}", "--max_length=10", *args)
 
   assert run("sample", "--num_samples=2", "--decoder=sample").count(". ") >= 2
   out = run("reconstruct", "--sentences=the company said", "--decoder=beam", "--beam_width=3")
