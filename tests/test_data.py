@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tf_vmfvae import data
 from tf_vmfvae.config import DataConfig

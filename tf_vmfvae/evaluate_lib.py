@@ -16,6 +16,7 @@ tokens are word counts), through their shared analysis API
                across the data with variance > 0.01 (Burda et al. 2016).
 """
 
+import dataclasses
 import json
 import logging
 import math
@@ -85,7 +86,7 @@ class _Evaluator:
     self.model = model
     self.latent = model.latent
     self.k = num_importance_samples
-    self.chunk = max(1, min(sample_chunk, max(num_importance_samples, 1)))
+    self.chunk = max(1, sample_chunk)
 
   @tf.function(reduce_retracing=True)
   def elbo_terms(self, batch):
@@ -154,9 +155,8 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
   """
   model, experiment = load_trained(model_dir, checkpoint)
   if data_dir is not None:
-    experiment = config_lib.ExperimentConfig(
-        family=experiment.family, model=experiment.model, train=experiment.train,
-        data=config_lib.DataConfig(**{**experiment.data.__dict__, "data_dir": data_dir}))
+    experiment = dataclasses.replace(
+        experiment, data=dataclasses.replace(experiment.data, data_dir=data_dir))
   splits = train_lib.load_data(experiment, model_dir, splits=[split])
   dataset = splits.dataset(split, batch_size, bucket_width=0)
   evaluator = _Evaluator(model, num_importance_samples, sample_chunk)

@@ -23,16 +23,15 @@ NVDM signatures (`serving_default` = `encode`):
   encode(counts [N, V] float), encode_text(texts [N] string), score(counts).
 """
 
-import json
-import os
 import pathlib
 
 import tensorflow as tf
 
 from tf_vmfvae import decoding
 from tf_vmfvae import evaluate_lib
+from tf_vmfvae import train_lib
+from tf_vmfvae.data import documents
 from tf_vmfvae.data import text
-from tf_vmfvae.models import layers
 from tf_vmfvae.models import nvdm as nvdm_lib
 
 SCORE_SEED = (0, 0)
@@ -101,7 +100,7 @@ class NVRNNServing(tf.Module):
     ragged = tf.RaggedTensor.from_tensor(ids, padding=0)
     return tf.strings.reduce_join(tf.gather(self.words, ragged), axis=-1, separator=" ")
 
-  def _batch(self, sentences, labels=None):
+  def batch(self, sentences, labels=None):
     """Tokenizes, with one extra empty sentence at the end.
 
     The extra row keeps every batch non-empty (an LSTM cannot run over a
@@ -117,19 +116,19 @@ class NVRNNServing(tf.Module):
   def _trim(outputs):
     return {k: v[:-1] for k, v in outputs.items()}
 
-  def _conditioning(self, batch):
+  def conditioning(self, batch):
     bow = (self.model.encoder(batch["tokens"])["bow"] if self.model.bow_conditioned
            else None)
     return bow, batch.get("label")
 
   # -- Endpoints ---------------------------------------------------------------
   def encode(self, sentences, labels=None):
-    batch = self._batch(sentences, labels)
+    batch = self.batch(sentences, labels)
     params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
     return self._trim(_posterior_outputs(self.model.latent, params))
 
   def score(self, sentences, labels=None):
-    batch = self._batch(sentences, labels)
+    batch = self.batch(sentences, labels)
     tokens = tf.cast(self.model.num_tokens(batch), tf.int32)
     if not self.has_latent:
       recon = self.model.reconstruction_nll(batch, None)
@@ -142,9 +141,9 @@ class NVRNNServing(tf.Module):
     return self._trim({"nll": recon + kl, "recon": recon, "kl": kl, "tokens": tokens})
 
   def reconstruct(self, sentences, labels=None):
-    batch = self._batch(sentences, labels)
+    batch = self.batch(sentences, labels)
     params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
-    bow, label = self._conditioning(batch)
+    bow, label = self.conditioning(batch)
     ids = decoding.greedy(self.model, self.model.latent.mode(params), bow=bow, label=label,
                           max_length=self.max_length)
     return self._trim({"sentences": self.detokenize(ids)})
@@ -166,7 +165,7 @@ class NVRNNServing(tf.Module):
     pair = tf.stack([sentence_a, sentence_b])
     labels = None if label is None else tf.fill([2], tf.cast(label, tf.int32))
     steps = tf.maximum(steps, 1)
-    batch = self._batch(pair, labels)
+    batch = self.batch(pair, labels)
     mode = self.model.latent.mode(
         self.model.latent.posterior_parameters(self.model.encode_features(batch)))
     path = (decoding.slerp if self.spherical else decoding.lerp)(mode[0], mode[1], steps)
@@ -249,9 +248,7 @@ class NVDMServing(tf.Module):
 def serving_module(model_dir, max_length=50):
   """Builds the serving module of a trained model directory."""
   model, experiment = evaluate_lib.load_trained(model_dir)
-  from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
   if experiment.family == "nvdm":
-    from tf_vmfvae.data import documents  # pylint: disable=g-import-not-at-top
     vocabulary = documents.WordList.load(pathlib.Path(model_dir) / train_lib.VOCAB_FILE)
     return NVDMServing(model, vocabulary)
   vocabulary = text.Vocabulary.load(pathlib.Path(model_dir) / train_lib.VOCAB_FILE)

@@ -52,9 +52,9 @@ class Generator:
 
   def _modes(self, sentences, label=None):
     labels = None if label is None else tf.fill([len(sentences)], label)
-    batch = self.serving._batch(tf.constant(sentences, tf.string), labels)  # pylint: disable=protected-access
+    batch = self.serving.batch(tf.constant(sentences, tf.string), labels)
     params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
-    bow, labels = self.serving._conditioning(batch)  # pylint: disable=protected-access
+    bow, labels = self.serving.conditioning(batch)
     trim = lambda x: None if x is None else x[:-1]
     return self.model.latent.mode(params)[:-1], trim(bow), trim(labels)
 

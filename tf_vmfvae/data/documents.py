@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tf_vmfvae.data import registry
 from tf_vmfvae.data.text import CorpusError
+from tf_vmfvae.data.text import iter_lines
 
 logger = logging.getLogger("tf_vmfvae")
 
@@ -43,19 +44,12 @@ class WordList:
 
 def read_vocabulary(path):
   """Reads an NVDM vocabulary file (`word count` per line) into a WordList."""
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"Vocabulary file not found: {path}")
   words = []
-  with open(path, "rb") as f:
-    for line_number, raw in enumerate(f, start=1):
-      try:
-        fields = raw.decode("utf-8").split()
-      except UnicodeDecodeError as error:
-        raise CorpusError(f"{path}:{line_number}: not valid UTF-8 ({error}).") from None
-      if not fields:
-        raise CorpusError(f"{path}:{line_number}: empty vocabulary line.")
-      words.append(fields[0])
+  for line_number, line in iter_lines(path):
+    fields = line.split()
+    if not fields:
+      raise CorpusError(f"{path}:{line_number}: empty vocabulary line.")
+    words.append(fields[0])
   return WordList(words)
 
 
@@ -96,53 +90,46 @@ def read_feat(path, vocabulary_size):
     malformed pair, a bad label, an id out of range, a repeated id or a
     count < 1.
   """
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"Corpus file not found: {path}")
   stats = FeatStats(path=str(path))
   ids, counts, labels = [], [], []
-  with open(path, "rb") as f:
-    for line_number, raw in enumerate(f, start=1):
-      stats.lines += 1
-      where = f"{path}:{line_number}"
+  for line_number, line in iter_lines(path):
+    stats.lines += 1
+    where = f"{path}:{line_number}"
+    fields = line.split()
+    if not fields:
+      stats.empty_skipped += 1
+      continue
+    try:
+      label = int(fields[0])
+    except ValueError:
+      raise CorpusError(f"{where}: the line must start with an integer label, got "
+                        f"{fields[0]!r}.") from None
+    doc_ids, doc_counts = [], []
+    for pair in fields[1:]:
+      word_id, sep, count = pair.partition(":")
       try:
-        fields = raw.decode("utf-8").split()
-      except UnicodeDecodeError as error:
-        raise CorpusError(f"{where}: not valid UTF-8 ({error}).") from None
-      if not fields:
-        stats.empty_skipped += 1
-        continue
-      try:
-        label = int(fields[0])
+        word_id, count = int(word_id), int(count)
       except ValueError:
-        raise CorpusError(f"{where}: the line must start with an integer label, got "
-                          f"{fields[0]!r}.") from None
-      doc_ids, doc_counts = [], []
-      for pair in fields[1:]:
-        word_id, sep, count = pair.partition(":")
-        try:
-          word_id, count = int(word_id), int(count)
-        except ValueError:
-          raise CorpusError(f"{where}: malformed pair {pair!r}; expected id:count.") from None
-        if not sep:
-          raise CorpusError(f"{where}: malformed pair {pair!r}; expected id:count.")
-        if not 1 <= word_id <= vocabulary_size:
-          raise CorpusError(f"{where}: word id {word_id} is outside [1, {vocabulary_size}] "
-                            "(the vocabulary's lines).")
-        if count < 1:
-          raise CorpusError(f"{where}: count {count} of word id {word_id} must be >= 1.")
-        doc_ids.append(word_id - 1)
-        doc_counts.append(count)
-      if not doc_ids:
-        stats.empty_skipped += 1
-        continue
-      if len(set(doc_ids)) != len(doc_ids):
-        raise CorpusError(f"{where}: a word id is repeated.")
-      ids.append(np.asarray(doc_ids, np.int32))
-      counts.append(np.asarray(doc_counts, np.float32))
-      labels.append(label)
-      stats.kept += 1
-      stats.words += int(sum(doc_counts))
+        raise CorpusError(f"{where}: malformed pair {pair!r}; expected id:count.") from None
+      if not sep:
+        raise CorpusError(f"{where}: malformed pair {pair!r}; expected id:count.")
+      if not 1 <= word_id <= vocabulary_size:
+        raise CorpusError(f"{where}: word id {word_id} is outside [1, {vocabulary_size}] "
+                          "(the vocabulary's lines).")
+      if count < 1:
+        raise CorpusError(f"{where}: count {count} of word id {word_id} must be >= 1.")
+      doc_ids.append(word_id - 1)
+      doc_counts.append(count)
+    if not doc_ids:
+      stats.empty_skipped += 1
+      continue
+    if len(set(doc_ids)) != len(doc_ids):
+      raise CorpusError(f"{where}: a word id is repeated.")
+    ids.append(np.asarray(doc_ids, np.int32))
+    counts.append(np.asarray(doc_counts, np.float32))
+    labels.append(label)
+    stats.kept += 1
+    stats.words += int(sum(doc_counts))
   logger.info("%s: %d lines, kept %d documents (%d words), skipped %d empty.",
               path, stats.lines, stats.kept, stats.words, stats.empty_skipped)
   return Documents(ids, counts, np.asarray(labels, np.int32), stats)

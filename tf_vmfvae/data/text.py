@@ -23,6 +23,24 @@ class CorpusError(ValueError):
   """A corpus file is malformed; the message names the file and line."""
 
 
+def iter_lines(path):
+  """Yields (line_number, text) of a UTF-8 file, 1-based.
+
+  Raises:
+    FileNotFoundError: the file does not exist.
+    CorpusError: undecodable bytes, naming the file and line.
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"Corpus file not found: {path}")
+  with open(path, "rb") as f:
+    for line_number, raw in enumerate(f, start=1):
+      try:
+        yield line_number, raw.decode("utf-8")
+      except UnicodeDecodeError as error:
+        raise CorpusError(f"{path}:{line_number}: not valid UTF-8 ({error}).") from None
+
+
 @dataclasses.dataclass
 class ReadStats:
   """What reading a corpus file kept, skipped and changed."""
@@ -71,42 +89,35 @@ def read_corpus(path, labeled=False, min_words=2, max_len=None, num_labels=None)
     CorpusError: undecodable bytes or a bad label, naming file and line.
   """
   path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"Corpus file not found: {path}")
   stats = ReadStats(path=str(path))
   sentences, labels = [], []
-  with open(path, "rb") as f:
-    for line_number, raw in enumerate(f, start=1):
-      stats.lines += 1
+  for line_number, line in iter_lines(path):
+    stats.lines += 1
+    words = line.split()
+    if not words:
+      stats.empty_skipped += 1
+      continue
+    if labeled:
+      label_text, words = words[0], words[1:]
       try:
-        line = raw.decode("utf-8")
-      except UnicodeDecodeError as error:
-        raise CorpusError(f"{path}:{line_number}: not valid UTF-8 ({error}).") from None
-      words = line.split()
-      if not words:
-        stats.empty_skipped += 1
-        continue
-      if labeled:
-        label_text, words = words[0], words[1:]
-        try:
-          label = int(label_text)
-        except ValueError:
-          raise CorpusError(f"{path}:{line_number}: the line must start with an integer "
-                            f"label, got {label_text!r}.") from None
-        if label < 0 or (num_labels is not None and label >= num_labels):
-          raise CorpusError(f"{path}:{line_number}: label {label} is outside "
-                            f"[0, {num_labels}).")
-      if len(words) < min_words:
-        stats.short_dropped += 1
-        continue
-      if max_len is not None and len(words) > max_len:
-        words = words[:max_len]
-        stats.truncated += 1
-      sentences.append(words)
-      if labeled:
-        labels.append(label)
-      stats.kept += 1
-      stats.tokens += len(words)
+        label = int(label_text)
+      except ValueError:
+        raise CorpusError(f"{path}:{line_number}: the line must start with an integer "
+                          f"label, got {label_text!r}.") from None
+      if label < 0 or (num_labels is not None and label >= num_labels):
+        raise CorpusError(f"{path}:{line_number}: label {label} is outside "
+                          f"[0, {num_labels}).")
+    if len(words) < min_words:
+      stats.short_dropped += 1
+      continue
+    if max_len is not None and len(words) > max_len:
+      words = words[:max_len]
+      stats.truncated += 1
+    sentences.append(words)
+    if labeled:
+      labels.append(label)
+    stats.kept += 1
+    stats.tokens += len(words)
   return Corpus(sentences=sentences,
                 labels=np.asarray(labels, np.int32) if labeled else None,
                 stats=stats)
