@@ -15,6 +15,8 @@ VARIANTS = {
     "inputless": dict(decoder_mode="inputless"),
     "rnnlm": dict(latent="none"),
     "bow_label": dict(bow_conditioned=True, num_labels=3),
+    "tied": dict(tie_embeddings=True),
+    "inputless_tied": dict(decoder_mode="inputless", tie_embeddings=True),
 }
 
 

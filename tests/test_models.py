@@ -34,6 +34,9 @@ VARIANTS = {
     "bow": dict(latent="vmf", bow_conditioned=True),
     "label": dict(latent="vmf", num_labels=5),
     "bidirectional_2_layers": dict(latent="gaussian", bidirectional=True, encoder_layers=2),
+    "vmf_tied": dict(latent="vmf", tie_embeddings=True),
+    "vmf_inputless_tied": dict(latent="vmf", decoder_mode="inputless", tie_embeddings=True),
+    "rnnlm_tied": dict(latent="none", tie_embeddings=True),
 }
 
 
@@ -79,6 +82,24 @@ def test_inputless_decoder_ignores_previous_words():
   standard = NVRNN(**SMALL, dropout=0.0)
   assert not np.allclose(standard.decoder(standard.decoder_inputs(batch, z)),
                          standard.decoder(standard.decoder_inputs(shuffled, z)))
+
+
+def test_tied_softmax_scores_against_the_input_embeddings():
+  model = NVRNN(**SMALL, tie_embeddings=True, dropout=0.0)
+  tied = NVRNN(**SMALL, dropout=0.0)
+  # V x E shared, instead of a separate H x V matrix + V bias: E x H + E + V.
+  assert model.count_params() - tied.count_params() == (8 * 16 + 8 + VOCAB) - (16 * VOCAB + VOCAB)
+  batch = next(iter(_synthetic()))
+  z = tf.ones([batch["tokens"].shape[0], 4]) / 2.0
+  logits = model.decoder(model.decoder_inputs(batch, z))
+  embedding = model.decoder.get_layer("embedding").embeddings
+  embedding.assign(embedding * 2.0)  # Changing the input embeddings moves the logits.
+  assert not np.allclose(model.decoder(model.decoder_inputs(batch, z)), logits)
+  hidden = tf.random.normal([3, 16], seed=0)
+  projected = model.decoder.get_layer("output_projection")(hidden)
+  expected = (tf.matmul(projected, embedding, transpose_b=True)
+              + model.decoder.get_layer("logits").bias)
+  np.testing.assert_allclose(model.output_logits(hidden), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_word_dropout_replaces_words_with_unk_in_training_only():

@@ -104,8 +104,11 @@ def test_20news_registry_entry_and_real_statistics():
   assert splits.num_tokens("test") == 720898  # SOURCES.md
 
 
-@pytest.mark.parametrize("latent_kind", ["vmf", "power_spherical", "gaussian", "vmf_learned"])
-def test_nvdm_trains_on_synthetic_corpus_and_reloads(latent_kind, tmp_path):
+@pytest.mark.parametrize("latent_kind,decoder", [
+    ("vmf", {}), ("power_spherical", {}), ("gaussian", {}), ("vmf_learned", {}),
+    ("vmf", {"decoder_hidden_dim": 16, "decoder_activation": "relu"}),
+])
+def test_nvdm_trains_on_synthetic_corpus_and_reloads(latent_kind, decoder, tmp_path):
   rng = np.random.default_rng(0)
   # Two "topics": documents use words 0-9 or words 10-19.
   topic = rng.integers(0, 2, size=256)
@@ -114,7 +117,7 @@ def test_nvdm_trains_on_synthetic_corpus_and_reloads(latent_kind, tmp_path):
     np.add.at(counts[d], rng.integers(10 * t, 10 * t + 10, size=30), 1.0)
   ds = tf.data.Dataset.from_tensor_slices({"counts": counts}).batch(32)
   model = NVDM(vocabulary_size=20, hidden_dim=32, latent_dim=4, latent=latent_kind,
-               concentration=20.0, seed=1)
+               concentration=20.0, seed=1, **decoder)
   model.compile(optimizer=keras.optimizers.Adam(0.01))
   history = model.fit(ds, epochs=8, verbose=0).history
   assert history["recon"][-1] < history["recon"][0] - 5.0
@@ -127,6 +130,7 @@ def test_nvdm_trains_on_synthetic_corpus_and_reloads(latent_kind, tmp_path):
   reloaded = keras.saving.load_model(path, safe_mode=True)
   z = tf.ones([3, 4]) / 2.0
   np.testing.assert_array_equal(reloaded.decoder({"z": z}), model.decoder({"z": z}))
+  assert reloaded.get_config() == model.get_config()
 
 
 def test_nvdm_bad_arguments():
@@ -134,6 +138,8 @@ def test_nvdm_bad_arguments():
     NVDM(vocabulary_size=20, latent="none")
   with pytest.raises(ValueError, match="`decoder_hidden_dim` must be an integer >= 0"):
     NVDM(vocabulary_size=20, decoder_hidden_dim=-1)
+  with pytest.raises(ValueError, match="`decoder_activation` must name a Keras activation"):
+    NVDM(vocabulary_size=20, decoder_hidden_dim=8, decoder_activation="swishy")
 
 
 def test_bag_of_words_nll_hand_computed():

@@ -25,7 +25,6 @@ class _StepDecoder:
     self.model = model
     decoder = model.decoder
     self.cell = decoder.get_layer("decoder_lstm").cell
-    self.logits_layer = decoder.get_layer("logits")
     self.embedding = (decoder.get_layer("embedding")
                       if model.decoder_mode == "standard" else None)
     parts = []
@@ -56,7 +55,7 @@ class _StepDecoder:
     else:
       inputs.append(tf.ones([tf.shape(previous)[0], 1]))
     output, state = self.cell(tf.concat(inputs, axis=-1), state, training=False)
-    return tf.cast(self.logits_layer(output), tf.float32), list(state)
+    return tf.cast(self.model.output_logits(output), tf.float32), list(state)
 
 
 def _batch_size(z, label, batch_size):

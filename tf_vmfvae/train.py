@@ -54,10 +54,16 @@ _WORD_DROPOUT = flags.DEFINE_float("word_dropout", 0.0,
 _BOW_CONDITIONED = flags.DEFINE_bool("bow_conditioned", False,
                                      "NVRNN-BoW: feed the mean word embedding too.")
 _LABEL_DIM = flags.DEFINE_integer("label_dim", 50, "Label embedding size (Yelp).")
+_TIE_EMBEDDINGS = flags.DEFINE_bool(
+    "tie_embeddings", False, "NVRNN: score decoder outputs against the input embeddings "
+    "(through a projection to embedding_dim) instead of a separate softmax matrix.")
 _DROPOUT = flags.DEFINE_float("dropout", 0.5,
                                "NVRNN: dropout on embeddings and outputs; NVDM: on the encoder.")
 _DECODER_HIDDEN_DIM = flags.DEFINE_integer(
-    "decoder_hidden_dim", 0, "NVDM: a tanh hidden layer in the decoder (0: none).")
+    "decoder_hidden_dim", 0, "NVDM: a hidden layer in the decoder (0: none; paper's code: 400).")
+_DECODER_ACTIVATION = flags.DEFINE_enum(
+    "decoder_activation", "tanh", ["tanh", "relu"],
+    "NVDM: activation of the decoder's hidden layer (paper's code: relu).")
 _VALIDATION_FRACTION = flags.DEFINE_float(
     "validation_fraction", 0.05, "NVDM: fraction of train held out for validation.")
 
@@ -76,6 +82,9 @@ _SEED = flags.DEFINE_integer("seed", 0, "Global seed.")
 _STRATEGY = flags.DEFINE_enum("strategy", "auto",
                               ["auto", "mirrored", "multi_worker", "one_device"],
                               "tf.distribute strategy; auto uses TF_CONFIG if set.")
+_NUM_THREADS = flags.DEFINE_integer(
+    "num_threads", 0, "CPU threads for TensorFlow's intra- and inter-op pools (0: TF's "
+    "default, all cores). 1 suits several runs sharing a small machine.")
 _VERBOSE = flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"],
                              "Keras verbosity; auto: progress bar on a terminal.")
 
@@ -115,9 +124,11 @@ def experiment_from_flags():
         "embedding_dim": _EMBEDDING_DIM.value, "bidirectional": _BIDIRECTIONAL.value,
         "decoder_mode": _DECODER_MODE.value, "word_dropout": _WORD_DROPOUT.value,
         "bow_conditioned": _BOW_CONDITIONED.value, "label_dim": _LABEL_DIM.value,
+        "tie_embeddings": _TIE_EMBEDDINGS.value,
     })
   else:
     model["decoder_hidden_dim"] = _DECODER_HIDDEN_DIM.value
+    model["decoder_activation"] = _DECODER_ACTIVATION.value
   return config.ExperimentConfig(
       family=_FAMILY.value,
       data=config.DataConfig(
@@ -138,6 +149,10 @@ def main(argv):
   del argv
   logging.getLogger("tf_vmfvae").setLevel(logging.INFO)
   from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
+  if _NUM_THREADS.value:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tf.config.threading.set_intra_op_parallelism_threads(_NUM_THREADS.value)
+    tf.config.threading.set_inter_op_parallelism_threads(_NUM_THREADS.value)
   experiment = experiment_from_flags()
   os.makedirs(_MODEL_DIR.value, exist_ok=True)
   with open(os.path.join(_MODEL_DIR.value, "flags.txt"), "w") as f:

@@ -86,6 +86,28 @@ class TileOverTime(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class Bias(keras.layers.Layer):
+  """Adds a learned vector (initialized to zeros) to the last axis.
+
+  The output bias of a tied softmax: `keras.layers.ReversibleEmbedding`
+  projects onto the vocabulary without one.
+
+  Example:
+  >>> Bias()(tf.ones([2, 3])).shape
+  TensorShape([2, 3])
+  """
+
+  def build(self, input_shape):
+    self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="bias")
+
+  def call(self, inputs):
+    return inputs + tf.cast(self.bias, inputs.dtype)
+
+  def compute_mask(self, inputs, mask=None):
+    return None
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class MaskedMean(keras.layers.Layer):
   """Mean over time of the non-padding steps: the BoW vector of NVRNN-BoW.
 

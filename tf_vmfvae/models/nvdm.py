@@ -56,7 +56,9 @@ class NVDM(keras.Model):
     kl_schedule, free_bits, min_concentration, max_concentration: as in
       `tf_vmfvae.latent`.
     decoder_hidden_dim: int, 0 for Miao et al.'s softmax(R z + b) decoder;
-      > 0 adds a tanh hidden layer, as in the paper's code.
+      > 0 adds a hidden layer (the paper's code: 400, ReLU).
+    decoder_activation: activation of that hidden layer ("relu", as in the
+      paper's code, "tanh", ...: any `keras.activations` name).
     dropout: float, dropout on the encoder's input and hidden layers
       (paper: 0.1).
     seed: int or None.
@@ -78,7 +80,7 @@ class NVDM(keras.Model):
   def __init__(self, vocabulary_size, hidden_dim=400, encoder_layers=2, latent_dim=25,
                latent="vmf", concentration=100.0, kl_schedule="constant", free_bits=0.0,
                min_concentration=1.0, max_concentration=500.0, decoder_hidden_dim=0,
-               dropout=0.1, seed=None, **kwargs):
+               decoder_activation="tanh", dropout=0.1, seed=None, **kwargs):
     for name, value in (("vocabulary_size", vocabulary_size), ("hidden_dim", hidden_dim),
                         ("encoder_layers", encoder_layers)):
       if not isinstance(value, int) or value < 1:
@@ -88,6 +90,11 @@ class NVDM(keras.Model):
     if not isinstance(decoder_hidden_dim, int) or decoder_hidden_dim < 0:
       raise ValueError(f"`decoder_hidden_dim` must be an integer >= 0, got "
                        f"{decoder_hidden_dim!r}.")
+    try:
+      keras.activations.get(decoder_activation)
+    except ValueError:
+      raise ValueError("`decoder_activation` must name a Keras activation, got "
+                       f"{decoder_activation!r}.") from None
 
     # === Layers ===
     latent_layer = latent_lib.make_latent(
@@ -107,7 +114,8 @@ class NVDM(keras.Model):
     z = keras.Input((latent_dim,), name="z")
     y = z
     if decoder_hidden_dim:
-      y = keras.layers.Dense(decoder_hidden_dim, activation="tanh", name="decoder_hidden")(y)
+      y = keras.layers.Dense(decoder_hidden_dim, activation=decoder_activation,
+                             name="decoder_hidden")(y)
     logits = keras.layers.Dense(vocabulary_size, name="logits")(y)
     decoder = keras.Model({"z": z}, logits, name="decoder")
 
@@ -128,6 +136,7 @@ class NVDM(keras.Model):
     self.min_concentration = min_concentration
     self.max_concentration = max_concentration
     self.decoder_hidden_dim = decoder_hidden_dim
+    self.decoder_activation = decoder_activation
     self.dropout = dropout
     self.seed = seed
     self.encoder = encoder
@@ -149,7 +158,8 @@ class NVDM(keras.Model):
         "name": self.name, "trainable": self.trainable,
         "vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim,
         "encoder_layers": self.encoder_layers, **latent_lib.latent_config(self),
-        "decoder_hidden_dim": self.decoder_hidden_dim, "dropout": self.dropout,
+        "decoder_hidden_dim": self.decoder_hidden_dim,
+        "decoder_activation": self.decoder_activation, "dropout": self.dropout,
         "seed": self.seed,
     }
 
