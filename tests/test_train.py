@@ -135,3 +135,24 @@ def test_label_conditioned_training_on_a_yelp_fixture(tmp_path, mirrored_strateg
   assert metrics["examples"] == 30 and metrics["iw_nll"] <= metrics["nll"] + 1e-3
   stats = json.loads((tmp_path / "model" / "metrics.json").read_text())
   assert stats["epochs"] == 2
+
+
+def test_validation_uses_fixed_latent_draws_and_leaves_training_draws_alone():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae import data  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae.models import NVRNN  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  ids = [rng.integers(4, 40, size=n).astype(np.int32) for n in rng.integers(2, 12, size=64)]
+  dataset = data.sentence_dataset(ids, batch_size=16)
+  model = NVRNN(vocabulary_size=40, embedding_dim=8, hidden_dim=16, latent_dim=4,
+                concentration=5.0, seed=1)
+  model.compile(optimizer="adam")
+  # Without the callback two validations draw different z: the ELBO differs.
+  plain = [model.evaluate(dataset, verbose=0, return_dict=True)["loss"] for _ in range(2)]
+  assert plain[0] != plain[1]
+  callback = train_lib.FixedValidationSeed(model, seed=0)
+  before = model.latent.seed_generator.state.numpy()
+  fixed = [model.evaluate(dataset, verbose=0, return_dict=True, callbacks=[callback])["loss"]
+           for _ in range(2)]
+  assert fixed[0] == fixed[1]
+  np.testing.assert_array_equal(model.latent.seed_generator.state.numpy(), before)

@@ -27,6 +27,7 @@ import pathlib
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_vmfvae import config as config_lib
@@ -93,6 +94,39 @@ def load_data(experiment, model_dir=None, splits=None):
   if model_dir is not None and (pathlib.Path(model_dir) / VOCAB_FILE).is_file():
     vocabulary = data.Vocabulary.load(pathlib.Path(model_dir) / VOCAB_FILE)
   return data.load_sentence_splits(experiment.data, vocabulary=vocabulary, splits=splits)
+
+
+class FixedValidationSeed(keras.callbacks.Callback):
+  """Validates with the same latent draws every time (common random numbers).
+
+  The validation ELBO samples z, so two epochs' scores differ by sampling
+  noise as well as by what the model learned. On small validation sets of
+  long documents (20NG: ~0.5 nats a document) that noise is as large as a
+  late epoch's gain, and the plateau rule (`lr_decay`, `max_bad_epochs`)
+  fires on noise. This callback sets the latent sampler's seed state to the
+  same value at the start of each validation and restores the training
+  state after it, so training draws are unaffected.
+
+  Args:
+    model: the model being trained (its `latent` layer, if any, is seeded).
+    seed: int, the validation seed.
+  """
+
+  def __init__(self, model, seed):
+    super().__init__()
+    latent_layer = getattr(model, "latent", None)
+    self._generators = [] if latent_layer is None else [latent_layer.seed_generator]
+    self._seed = seed
+    self._saved = []
+
+  def on_test_begin(self, logs=None):
+    self._saved = [g.state.numpy() for g in self._generators]
+    for g, state in zip(self._generators, self._saved):
+      g.state.assign(np.array([self._seed, 0]).astype(state.dtype))
+
+  def on_test_end(self, logs=None):
+    for g, state in zip(self._generators, self._saved):
+      g.state.assign(state)
 
 
 def validation_nll(logs, prefix="val_"):
@@ -175,12 +209,13 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
               strategy.num_replicas_in_sync)
 
   tensorboard = keras.callbacks.TensorBoard(log_dir=str(model_dir / "logs"))
+  fixed_validation_seed = FixedValidationSeed(model, tc.seed)
   while state["epoch"] < tc.epochs and state["stopped"] is None:
     epoch = state["epoch"]
     start = time.time()
     history = model.fit(train_ds, validation_data=valid_ds, initial_epoch=epoch, shuffle=False,
                         epochs=epoch + 1, verbose=verbose,
-                        callbacks=[tensorboard, *callbacks])
+                        callbacks=[fixed_validation_seed, tensorboard, *callbacks])
     seconds = time.time() - start
     logs = {k: float(v[-1]) for k, v in history.history.items()}
     val_nll = validation_nll(logs)
