@@ -25,6 +25,10 @@ _SAMPLE_CHUNK = flags.DEFINE_integer("sample_chunk", 50, "IW samples decoded tog
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Override the run's data_dir.")
 _CHECKPOINT = flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which weights.")
 _MAX_BATCHES = flags.DEFINE_integer("max_batches", None, "Only this many batches.")
+_PAPER_ESTIMATOR_SAMPLES = flags.DEFINE_integer(
+    "paper_estimator_samples", 0,
+    "n > 0 also reports the paper code's NVRNN estimator: decode the mean of n "
+    "posterior draws (n=3 there), charge one draw's KL. Not a bound; to compare only.")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON path; default model_dir/eval_<split>.json.")
 
 flags.mark_flag_as_required("model_dir")
@@ -38,7 +42,8 @@ def main(argv):
       num_importance_samples=_NUM_IMPORTANCE_SAMPLES.value,
       elbo_samples=_ELBO_SAMPLES.value, batch_size=_BATCH_SIZE.value,
       sample_chunk=_SAMPLE_CHUNK.value, data_dir=_DATA_DIR.value,
-      checkpoint=_CHECKPOINT.value, max_batches=_MAX_BATCHES.value)
+      checkpoint=_CHECKPOINT.value, max_batches=_MAX_BATCHES.value,
+      paper_estimator_samples=_PAPER_ESTIMATOR_SAMPLES.value)
   print(evaluate_lib.format_table(metrics))
   output = _OUTPUT.value or os.path.join(_MODEL_DIR.value, f"eval_{_SPLIT.value}.json")
   with open(output, "w") as f:

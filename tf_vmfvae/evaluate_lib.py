@@ -14,6 +14,12 @@ tokens are word counts), through their shared analysis API
                (Hoffman & Johnson 2016; He et al. 2019's estimator).
   AU         = number of latent dimensions whose posterior mode/mean varies
                across the data with variance > 0.01 (Burda et al. 2016).
+  paper NLL  = (optional, `paper_estimator_samples` = n > 0) what the paper's
+               NVRNN code reports: -log p(x|z_bar) + KL(q || p), z_bar the mean
+               of n draws of q (n = 3 there; re-normalised to the sphere here
+               for spherical latents, whose decoder was trained on unit z).
+               z_bar is less noisy than one draw, yet the KL charged is one
+               draw's: NOT a bound on -log p(x), reported only to compare.
 """
 
 import dataclasses
@@ -28,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_vmfvae import config as config_lib
+from tf_vmfvae import latent as latent_lib
 from tf_vmfvae import train_lib
 
 logger = logging.getLogger("tf_vmfvae")
@@ -109,6 +116,16 @@ class _Evaluator:
     return recon, kl, self.latent.mode(params), tokens, mi
 
   @tf.function(reduce_retracing=True)
+  def paper_recon(self, batch, num):
+    """-log p(x|z_bar) [B], z_bar the (re-normalised) mean of `num` draws."""
+    params = self.latent.posterior_parameters(self.model.encode_features(batch))
+    z_bar = tf.reduce_mean(self.latent.sample(params, num_samples=num), axis=0)
+    if isinstance(self.latent, (latent_lib.VonMisesFisherLatent,
+                                latent_lib.PowerSphericalLatent)):
+      z_bar = tf.math.l2_normalize(z_bar, axis=-1)
+    return self.model.reconstruction_nll(batch, z_bar)
+
+  @tf.function(reduce_retracing=True)
   def _log_weights(self, batch, params, num):
     z = self.latent.sample(params, num_samples=num)  # [n, B, d]
     n, b = tf.shape(z)[0], tf.shape(z)[1]
@@ -132,7 +149,7 @@ class _Evaluator:
 
 def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1,
              batch_size=50, sample_chunk=50, data_dir=None, checkpoint="best",
-             max_batches=None, progress=None):
+             max_batches=None, progress=None, paper_estimator_samples=0):
   """Evaluates a trained NVRNN or NVDM on a split; returns a metrics dict.
 
   Args:
@@ -146,6 +163,9 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
     checkpoint: "best" or "last".
     max_batches: evaluate only this many batches (quick looks), or None.
     progress: show a progress bar; default: when stdout is a terminal.
+    paper_estimator_samples: n > 0 also reports "paper_nll" / "paper_ppl",
+      the estimator of the paper's NVRNN code (decode the mean of n = 3
+      draws, charge one draw's KL): not a bound, for comparison only.
 
   Returns:
     A dict. Per example: "nll" (ELBO), "recon", "kl", "iw_nll"; "ppl" and
@@ -180,11 +200,14 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
 
   # ELBO, MI and AU on batches in file order: the MI estimate takes each
   # batch as a sample of the aggregate posterior, so it must not be sorted.
-  recon, kl, tokens, modes, mis = [], [], [], [], []
+  recon, kl, tokens, modes, mis, paper_recon = [], [], [], [], [], []
   for batch in batches(0, "ELBO, mutual information, active units:"):
     passes = [evaluator.elbo_terms(batch) for _ in range(elbo_samples)]
     recon.append(np.mean([p[0].numpy() for p in passes], axis=0))
     kl.append(np.mean([p[1].numpy() for p in passes], axis=0))
+    if paper_estimator_samples and model.latent is not None:
+      paper_recon.append(
+          evaluator.paper_recon(batch, tf.constant(paper_estimator_samples)).numpy())
     modes.append(passes[0][2].numpy())
     tokens.append(passes[0][3].numpy())
     mis.append(float(passes[0][4]))
@@ -208,6 +231,11 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
       "nll": float(nll.mean()), "recon": float(recon.mean()), "kl": float(kl.mean()),
       "ppl": corpus_perplexity(nll, tokens),
   }
+  if paper_recon:
+    paper_nll = np.concatenate(paper_recon) + kl
+    metrics.update(paper_nll=float(paper_nll.mean()),
+                   paper_ppl=corpus_perplexity(paper_nll, tokens),
+                   paper_estimator_samples=paper_estimator_samples)
   if experiment.family == "nvrnn":
     metrics["decoder_mode"] = model.decoder_mode
   else:
@@ -251,6 +279,12 @@ def format_table(metrics):
              (f"PPL (IW, K={k}, corpus)", f"{metrics['iw_ppl']:.2f}")]
     if "iw_ppl_doc" in metrics:
       rows.append((f"PPL (IW, K={k}, per-doc)", f"{metrics['iw_ppl_doc']:.2f}"))
+  if "paper_nll" in metrics:
+    n = metrics["paper_estimator_samples"]
+    rows += [(f"NLL (paper's estimator, mean of {n} z; not a bound)",
+              f"{metrics['paper_nll']:.2f}"),
+             (f"PPL (paper's estimator, mean of {n} z; not a bound)",
+              f"{metrics['paper_ppl']:.2f}")]
   if "mi" in metrics:
     rows += [("mutual information I(x;z)", f"{metrics['mi']:.3f}"),
              ("active units", f"{metrics['active_units']} / {metrics['latent_dim']}")]
