@@ -100,11 +100,25 @@ def test_smoke_flags_train_then_evaluate_end_to_end(tmp_path):
     assert os.path.isfile(os.path.join(model_dir, name)), name
   assert "--kappa=30.0" in open(os.path.join(model_dir, "flags.txt")).read()
   evaluate = _run("tf_vmfvae.evaluate", f"--model_dir={model_dir}", "--split=test",
-                  "--num_importance_samples=10", "--max_batches=2")
+                  "--num_importance_samples=10", "--max_batches=2", "--num_threads=1")
   assert evaluate.returncode == 0, evaluate.stderr[-3000:]
   assert "NLL (ELBO) per sentence" in evaluate.stdout
   result = json.load(open(os.path.join(model_dir, "eval_test.json")))
   assert result["examples"] == 100 and result["iw_nll"] <= result["nll"] + 1e-3
+
+
+def test_set_num_threads_caps_both_pools_and_rejects_negatives():
+  with pytest.raises(ValueError, match="`num_threads` must be >= 0, got -1"):
+    train_lib.set_num_threads(-1)
+  # TensorFlow's pools can only be set before it runs anything: a fresh process.
+  code = ("from tf_vmfvae import train_lib; import tensorflow as tf; "
+          "train_lib.set_num_threads(1); "
+          "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+          "tf.config.threading.get_inter_op_parallelism_threads())")
+  run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert run.stdout.split() == ["1", "1"]
 
 
 def test_missing_data_dir_fails_with_clear_message(tmp_path):

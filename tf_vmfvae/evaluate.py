@@ -29,6 +29,8 @@ _PAPER_ESTIMATOR_SAMPLES = flags.DEFINE_integer(
     "paper_estimator_samples", 0,
     "n > 0 also reports the paper code's NVRNN estimator: decode the mean of n "
     "posterior draws (n=3 there), charge one draw's KL. Not a bound; to compare only.")
+_NUM_THREADS = flags.DEFINE_integer(
+    "num_threads", 0, "CPU threads for TensorFlow's thread pools (0: TF's default).")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON path; default model_dir/eval_<split>.json.")
 
 flags.mark_flag_as_required("model_dir")
@@ -37,6 +39,8 @@ flags.mark_flag_as_required("model_dir")
 def main(argv):
   del argv
   from tf_vmfvae import evaluate_lib  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
+  train_lib.set_num_threads(_NUM_THREADS.value)
   metrics = evaluate_lib.evaluate(
       _MODEL_DIR.value, split=_SPLIT.value,
       num_importance_samples=_NUM_IMPORTANCE_SAMPLES.value,

@@ -149,10 +149,7 @@ def main(argv):
   del argv
   logging.getLogger("tf_vmfvae").setLevel(logging.INFO)
   from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
-  if _NUM_THREADS.value:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    tf.config.threading.set_intra_op_parallelism_threads(_NUM_THREADS.value)
-    tf.config.threading.set_inter_op_parallelism_threads(_NUM_THREADS.value)
+  train_lib.set_num_threads(_NUM_THREADS.value)
   experiment = experiment_from_flags()
   os.makedirs(_MODEL_DIR.value, exist_ok=True)
   with open(os.path.join(_MODEL_DIR.value, "flags.txt"), "w") as f:

@@ -65,6 +65,19 @@ def make_strategy(kind="auto"):
                    f"'one_device'], got {kind!r}.")
 
 
+def set_num_threads(num_threads):
+  """Caps TensorFlow's intra- and inter-op CPU thread pools (0: TF's default).
+
+  Call before TensorFlow runs anything. One thread each suits several runs
+  sharing a small machine.
+  """
+  if num_threads < 0:
+    raise ValueError(f"`num_threads` must be >= 0, got {num_threads}.")
+  if num_threads:
+    tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(num_threads)
+
+
 def make_optimizer(train_config):
   clip = {"global_clipnorm": train_config.clip_norm} if train_config.clip_norm else {}
   if train_config.optimizer == "sgd":
