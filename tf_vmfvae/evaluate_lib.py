@@ -13,7 +13,11 @@ tokens are word counts), through their shared analysis API
                mean_x[log q(z|x) - log (1/B) sum_x' q(z|x')], z ~ q(z|x)
                (Hoffman & Johnson 2016; He et al. 2019's estimator).
   AU         = number of latent dimensions whose posterior mode/mean varies
-               across the data with variance > 0.01 (Burda et al. 2016).
+               across the data with variance > 0.01 times that coordinate's
+               variance under the prior (Burda et al. 2016's 0.01 for N(0, I);
+               0.01 / d for the uniform prior on S^{d-1}, whose coordinates
+               have variance 1/d: an absolute 0.01 would call every
+               dimension of a d > 100 sphere inactive, however it is used).
   paper NLL  = (optional, `paper_estimator_samples` = n > 0) what the paper's
                NVRNN code reports: -log p(x|z_bar) + KL(q || p), z_bar the mean
                of n draws of q (n = 3 there; re-normalised to the sphere here
@@ -252,11 +256,42 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
     if experiment.family == "nvdm":
       metrics["iw_ppl_doc"] = document_perplexity(iw, iw_tokens)
   if model.latent is not None:
-    variance = np.var(np.concatenate(modes), axis=0)
+    modes = np.concatenate(modes)
+    prior_variance = model.latent.prior_coordinate_variance()
     metrics.update(mi=float(np.mean(mis)),
-                   active_units=int(np.sum(variance > ACTIVE_UNIT_THRESHOLD)),
-                   latent_dim=int(variance.shape[0]))
+                   active_units=count_active_units(modes, prior_variance),
+                   active_unit_threshold=ACTIVE_UNIT_THRESHOLD * prior_variance,
+                   latent_dim=int(modes.shape[-1]))
   return metrics
+
+
+def count_active_units(modes, prior_coordinate_variance=1.0,
+                       threshold=ACTIVE_UNIT_THRESHOLD):
+  """Counts the latent dimensions the encoder uses (active units).
+
+  A dimension is active when its posterior mode/mean varies across the data
+  with a variance above `threshold` times its variance under the prior.
+
+  Args:
+    modes: float array [examples, latent_dim], one posterior mode per example.
+    prior_coordinate_variance: float, a coordinate's variance under p(z)
+      (`LatentLayer.prior_coordinate_variance()`).
+    threshold: float, the fraction of the prior variance; 0.01 by default.
+
+  Returns:
+    int.
+
+  Example:
+  >>> rng = np.random.default_rng(0)
+  >>> z = rng.normal(size=(1000, 200))
+  >>> z /= np.linalg.norm(z, axis=1, keepdims=True)   # spread over S^199
+  >>> count_active_units(z, prior_coordinate_variance=1 / 200)
+  200
+  >>> count_active_units(np.tile(z[:1], (1000, 1)), prior_coordinate_variance=1 / 200)
+  0
+  """
+  variance = np.var(np.asarray(modes), axis=0)
+  return int(np.sum(variance > threshold * prior_coordinate_variance))
 
 
 def format_table(metrics):

@@ -64,6 +64,14 @@ class LatentLayer(keras.layers.Layer):
     """The posterior's mode/mean direction, [batch, latent_dim]."""
     raise NotImplementedError
 
+  def prior_coordinate_variance(self):
+    """Variance of each coordinate of z under the prior p(z), a float.
+
+    The scale against which the spread of posterior means is judged (active
+    units): 1 for N(0, I), 1/latent_dim for the uniform prior on the sphere.
+    """
+    raise NotImplementedError
+
   def kl_loss(self, parameters, kl):
     """The scalar added with `add_loss`; by default the batch-mean KL."""
     del parameters

@@ -109,6 +109,9 @@ class GaussianLatent(base.LatentLayer):
   def mode(self, parameters):
     return parameters["mean"]
 
+  def prior_coordinate_variance(self):
+    return 1.0
+
   def call(self, inputs, training=None, sample=None):
     z = super().call(inputs, training=training, sample=sample)
     if training:

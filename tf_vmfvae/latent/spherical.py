@@ -108,6 +108,10 @@ class _SphericalLatent(base.LatentLayer):
   def mode(self, parameters):
     return parameters["mean_direction"]
 
+  def prior_coordinate_variance(self):
+    # Uniform on S^{d-1}: E[z_i] = 0 and the d values E[z_i^2] sum to 1.
+    return 1.0 / self.latent_dim
+
   def get_config(self):
     config = super().get_config()
     config.update({"concentration": self.concentration,
