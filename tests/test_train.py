@@ -53,10 +53,17 @@ def test_resume_after_interruption_loses_and_repeats_no_epoch(tmp_path, mirrored
   last = keras.saving.load_model(tmp_path / state["checkpoint"], safe_mode=True)
   assert int(last.optimizer.iterations.numpy()) == 3 * 8  # Optimizer state carried over.
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["epoch-003.keras"]
-  # A finished run is not trained again; another configuration is refused.
+  # A finished run is not trained again; a larger epoch budget trains it
+  # longer; any other change of configuration is refused.
   assert train_lib.train(experiment, tmp_path, strategy=mirrored_strategy, verbose=0)["epochs"] == 3
+  longer = train_lib.train(_experiment(epochs=4), tmp_path, strategy=mirrored_strategy, verbose=0)
+  assert longer["epochs"] == 4
+  state = json.loads((tmp_path / "state.json").read_text())
+  assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
+  assert config.ExperimentConfig.load(tmp_path / "config.json").train.epochs == 4
   with pytest.raises(ValueError, match="another configuration"):
-    train_lib.train(_experiment(epochs=5), tmp_path, strategy=mirrored_strategy, verbose=0)
+    train_lib.train(_experiment(epochs=4, seed=1), tmp_path, strategy=mirrored_strategy,
+                    verbose=0)
 
 
 @pytest.mark.parametrize("latent", ["vmf", "gaussian", "none"])

@@ -5,7 +5,8 @@ Usage:
   python -m tf_vmfvae.train --flagfile=configs/smoke.flags --model_dir=/tmp/smoke
 
 Rerunning the same command after an interruption resumes from the last
-completed epoch.
+completed epoch; rerunning it with a larger --epochs trains a finished run
+longer.
 """
 
 import logging

@@ -16,9 +16,12 @@ Model directory layout (all plain files, no pickle):
   logs/                    TensorBoard
 
 Resume: training again into the same model dir continues after the last
-completed epoch (an interrupted epoch is redone from its start).
+completed epoch (an interrupted epoch is redone from its start). The
+configuration must be the same except `epochs`: a larger budget trains a
+finished run longer (unless it stopped early on validation).
 """
 
+import dataclasses
 import json
 import logging
 import math
@@ -161,13 +164,20 @@ def _save_model(model, path):
 
 
 def _check_same_config(model_dir, experiment):
+  """Refuses to resume a run under another configuration.
+
+  Only the epoch budget may differ: raising `epochs` trains a run longer.
+  """
   saved = pathlib.Path(model_dir) / CONFIG_FILE
   if saved.is_file():
     previous = config_lib.ExperimentConfig.load(saved)
-    if previous != experiment:
+    same_budget = dataclasses.replace(
+        experiment, train=dataclasses.replace(experiment.train, epochs=previous.train.epochs))
+    if previous != same_budget:
       raise ValueError(
           f"{model_dir} holds a run with another configuration ({saved}). Resume it "
-          "with the same flags, or train into a new --model_dir.")
+          "with the same flags (only --epochs may change, to train it longer), or "
+          "train into a new --model_dir.")
 
 
 def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
