@@ -20,6 +20,7 @@ _INSTALL_REQUIRES = [
     "absl-py==2.5.1",
     "tensorboard==2.21.0",  # TF 2.21 no longer brings it; the trainer logs to it.
     "numpy",
+    "matplotlib",  # Figures of bench/ and the experiments.
 ]
 
 _EXTRAS = {

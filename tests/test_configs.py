@@ -42,3 +42,33 @@ def test_main_job_and_paper_recipe():
   assert (paper.train.optimizer, paper.train.learning_rate, paper.train.clip_norm,
           paper.train.batch_size, paper.train.lr_decay, paper.train.max_bad_epochs) == (
               "sgd", 10.0, 0.25, 20, 1.2, 15)
+
+
+def _experiment_from_args(*args):
+  with flagsaver.flagsaver():
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train", "--model_dir=unused", *args])
+    return train.experiment_from_flags()
+
+
+def test_a_bare_family_gets_its_own_model_defaults():
+  """Unset model flags take the family's constructor defaults, not NVRNN's."""
+  nvdm = train_lib.build_model(_experiment_from_args("--family=nvdm", "--dataset=20news"),
+                               vocabulary_size=40)
+  assert (nvdm.latent_dim, nvdm.encoder_layers, nvdm.latent.concentration, nvdm.dropout) == (
+      25, 2, 100.0, 0.1)
+  nvrnn = train_lib.build_model(_experiment_from_args(), vocabulary_size=40)
+  assert (nvrnn.latent_dim, nvrnn.encoder_layers, nvrnn.latent.concentration, nvrnn.dropout) == (
+      50, 1, 80.0, 0.5)
+  # A flag that is given wins.
+  assert train_lib.build_model(
+      _experiment_from_args("--family=nvdm", "--latent_dim=7"), vocabulary_size=40).latent_dim == 7
+
+
+def test_importing_the_config_imports_no_keras():
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = "import sys, tf_vmfvae.config; print('keras' in sys.modules, 'tensorflow' in sys.modules)"
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+  assert result.stdout.split() == ["False", "False"]

@@ -128,3 +128,15 @@ def test_sequence_nll_ignores_padding():
 def test_bad_arguments_raise(kwargs, match):
   with pytest.raises(ValueError, match=match):
     NVRNN(**{**SMALL, **kwargs})
+
+
+def test_each_dropout_layer_draws_its_own_masks():
+  """With one model seed, two same-shaped dropouts must not share masks."""
+  model = NVRNN(**{**SMALL, "dropout": 0.5})
+  ones = tf.ones([4, 6, SMALL["embedding_dim"]])
+  encoder_mask = model.encoder.get_layer("encoder_dropout")(ones, training=True)
+  decoder_mask = model.decoder.get_layer("decoder_dropout")(ones, training=True)
+  assert not np.array_equal(encoder_mask.numpy() == 0, decoder_mask.numpy() == 0)
+  # Still reproducible: the same seed gives the same masks.
+  again = NVRNN(**{**SMALL, "dropout": 0.5}).encoder.get_layer("encoder_dropout")
+  np.testing.assert_array_equal(again(ones, training=True).numpy(), encoder_mask.numpy())

@@ -208,3 +208,12 @@ def test_topics_cli_prints_readable_topics(tmp_path):
   for line in lines:
     words = line.split(": ", 1)[1].split()
     assert len(words) == 6 and set(words) <= vocabulary
+
+
+def test_each_encoder_dropout_layer_draws_its_own_masks():
+  model = NVDM(vocabulary_size=20, hidden_dim=8, latent_dim=4, encoder_layers=2, dropout=0.5,
+               concentration=10.0, seed=3)
+  ones = tf.ones([4, 8])
+  first = model.encoder.get_layer("encoder_dropout_0")(ones, training=True)
+  second = model.encoder.get_layer("encoder_dropout_1")(ones, training=True)
+  assert not np.array_equal(first.numpy() == 0, second.numpy() == 0)

@@ -163,6 +163,20 @@ def test_learned_concentration_is_clipped_and_kl_is_differentiable():
 
 
 @pytest.mark.parametrize("cls", SPHERICAL)
+def test_learned_concentration_starts_inside_its_range_with_a_gradient(cls):
+  """At initialisation no example may sit at a clip, where the gradient is 0."""
+  layer = cls(20, concentration="learned", min_concentration=1.0, max_concentration=500.0)
+  h = tf.random.stateless_normal([32, 30], seed=[4, 5])
+  with tf.GradientTape() as tape:
+    kappa = layer.posterior_parameters(h)["concentration"]
+    loss = tf.reduce_sum(kappa)
+  assert np.all((kappa.numpy() > 1.0) & (kappa.numpy() < 500.0))
+  kernel_grad, bias_grad = tape.gradient(loss, layer.concentration_dense.trainable_weights)
+  # d kappa / d bias = sigmoid(raw) > 0 for every example.
+  assert float(bias_grad[0]) > 0.5 * 32 * 0.2 and np.abs(kernel_grad.numpy()).max() > 0.0
+
+
+@pytest.mark.parametrize("cls", SPHERICAL)
 def test_posterior_and_prior_log_prob(cls):
   dim, kappa = 50, 80.0
   layer = cls(dim, concentration=kappa, seed=6)

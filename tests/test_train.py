@@ -11,6 +11,7 @@ import pytest
 
 from tf_vmfvae import config
 from tf_vmfvae import evaluate_lib
+from tf_vmfvae import runs
 from tf_vmfvae import train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,10 +117,10 @@ def test_smoke_flags_train_then_evaluate_end_to_end(tmp_path):
 
 def test_set_num_threads_caps_both_pools_and_rejects_negatives():
   with pytest.raises(ValueError, match="`num_threads` must be >= 0, got -1"):
-    train_lib.set_num_threads(-1)
+    runs.set_num_threads(-1)
   # TensorFlow's pools can only be set before it runs anything: a fresh process.
-  code = ("from tf_vmfvae import train_lib; import tensorflow as tf; "
-          "train_lib.set_num_threads(1); "
+  code = ("from tf_vmfvae import runs; import tensorflow as tf; "
+          "runs.set_num_threads(1); "
           "print(tf.config.threading.get_intra_op_parallelism_threads(), "
           "tf.config.threading.get_inter_op_parallelism_threads())")
   run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
@@ -156,7 +157,7 @@ def test_label_conditioned_training_on_a_yelp_fixture(tmp_path, mirrored_strateg
                  latent_dim=4, label_dim=6),
       train=config.TrainConfig(optimizer="adam", learning_rate=0.01, batch_size=16, epochs=2))
   train_lib.train(experiment, tmp_path / "model", strategy=mirrored_strategy, verbose=0)
-  model, _ = evaluate_lib.load_trained(tmp_path / "model")
+  model, _ = runs.load_trained(tmp_path / "model")
   assert model.num_labels == 5 and model.label_dim == 6
   metrics = evaluate_lib.evaluate(tmp_path / "model", split="test", num_importance_samples=5,
                                   batch_size=10, progress=False)

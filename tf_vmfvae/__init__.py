@@ -3,16 +3,14 @@
 A Keras 3 / TensorFlow model zoo implementing Xu & Durrett (2018),
 "Spherical Latent Spaces for Stable Variational Autoencoders".
 The layers wrap TensorFlow Probability distributions, so Keras must run on
-its TensorFlow backend.
+its TensorFlow backend (checked when `tf_vmfvae.latent` is imported).
+Importing the package itself, or `tf_vmfvae.config`, imports no Keras.
 """
 
-import keras
+import os
 
 from tf_vmfvae.version import __version__
 
-if keras.backend.backend() != "tensorflow":
-  raise ImportError(
-      "tf_vmfvae needs the TensorFlow Keras backend, but KERAS_BACKEND is "
-      f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow.")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 __all__ = ["__version__"]

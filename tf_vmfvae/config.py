@@ -10,6 +10,9 @@ from typing import Any, Dict, Optional
 
 FAMILIES = ("nvrnn", "nvdm")
 OPTIMIZERS = ("sgd", "adam")
+# The latent kinds of `tf_vmfvae.latent.make_latent`; "none" (no latent: the
+# RNNLM baseline) is NVRNN's only.
+LATENT_KINDS = ("vmf", "vmf_learned", "power_spherical", "gaussian", "none")
 
 
 @dataclasses.dataclass(frozen=True)

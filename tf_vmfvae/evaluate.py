@@ -1,13 +1,13 @@
 r"""Evaluates a trained model: ELBO and importance-weighted NLL, PPL, MI, AU.
 
 Usage:
-  python -m tf_vmfvae.evaluate --model_dir=runs/ptb_vmf --split=test
-  python -m tf_vmfvae.evaluate --model_dir=runs/ptb_vmf --num_importance_samples=50
+  python -m tf_vmfvae.evaluate --model_dir=runs/ptb_vmf --split=test       # K=100
+  python -m tf_vmfvae.evaluate --model_dir=runs/ptb_vmf --num_importance_samples=500
 
 Prints a table and writes <model_dir>/eval_<split>.json.
 """
 
-import json
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,7 +18,8 @@ from absl import flags
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained model directory.")
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Split to score.")
 _NUM_IMPORTANCE_SAMPLES = flags.DEFINE_integer(
-    "num_importance_samples", 500, "K of the importance-weighted NLL (0 skips it).")
+    "num_importance_samples", 100,
+    "K of the importance-weighted NLL (0 skips it); 500 for final numbers.")
 _ELBO_SAMPLES = flags.DEFINE_integer("elbo_samples", 1, "ELBO passes to average.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 50, "Sentences per batch.")
 _SAMPLE_CHUNK = flags.DEFINE_integer("sample_chunk", 50, "IW samples decoded together.")
@@ -38,9 +39,10 @@ flags.mark_flag_as_required("model_dir")
 
 def main(argv):
   del argv
+  logging.getLogger("tf_vmfvae").setLevel(logging.INFO)  # Progress lines.
   from tf_vmfvae import evaluate_lib  # pylint: disable=g-import-not-at-top
-  from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
-  train_lib.set_num_threads(_NUM_THREADS.value)
+  from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
+  runs.set_num_threads(_NUM_THREADS.value)
   metrics = evaluate_lib.evaluate(
       _MODEL_DIR.value, split=_SPLIT.value,
       num_importance_samples=_NUM_IMPORTANCE_SAMPLES.value,
@@ -49,9 +51,8 @@ def main(argv):
       checkpoint=_CHECKPOINT.value, max_batches=_MAX_BATCHES.value,
       paper_estimator_samples=_PAPER_ESTIMATOR_SAMPLES.value)
   print(evaluate_lib.format_table(metrics))
-  output = _OUTPUT.value or os.path.join(_MODEL_DIR.value, f"eval_{_SPLIT.value}.json")
-  with open(output, "w") as f:
-    json.dump(metrics, f, indent=2)
+  output = _OUTPUT.value or runs.eval_path(_MODEL_DIR.value, _SPLIT.value)
+  runs.atomic_write_json(output, metrics)
   print(f"Wrote {output}")
 
 

@@ -12,12 +12,15 @@ tokens are word counts), through their shared analysis API
   MI         = I(x; z) under q, estimated per batch as
                mean_x[log q(z|x) - log (1/B) sum_x' q(z|x')], z ~ q(z|x)
                (Hoffman & Johnson 2016; He et al. 2019's estimator).
-  AU         = number of latent dimensions whose posterior mode/mean varies
+  AU         = number of latent dimensions whose posterior mean E_q[z] varies
                across the data with variance > 0.01 times that coordinate's
                variance under the prior (Burda et al. 2016's 0.01 for N(0, I);
                0.01 / d for the uniform prior on S^{d-1}, whose coordinates
                have variance 1/d: an absolute 0.01 would call every
                dimension of a d > 100 sphere inactive, however it is used).
+               For a vMF, E_q[z] = A_d(k) mu (inside the ball), not mu.
+  The MI estimate averages over each batch's examples, so it cannot exceed
+  log(batch size) nats: "mi_cap" in the metrics.
   paper NLL  = (optional, `paper_estimator_samples` = n > 0) what the paper's
                NVRNN code reports: -log p(x|z_bar) + KL(q || p), z_bar the mean
                of n draws of q (n = 3 there; re-normalised to the sphere here
@@ -27,37 +30,64 @@ tokens are word counts), through their shared analysis API
 """
 
 import dataclasses
-import json
+import datetime
 import logging
 import math
-import pathlib
 import sys
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_vmfvae import config as config_lib
-from tf_vmfvae import latent as latent_lib
-from tf_vmfvae import train_lib
+from tf_vmfvae import runs
 
 logger = logging.getLogger("tf_vmfvae")
 
 ACTIVE_UNIT_THRESHOLD = 0.01
+DEFAULT_IMPORTANCE_SAMPLES = 100
 
 
-def load_trained(model_dir, checkpoint="best"):
-  """Returns (model, experiment config) of a trained model dir."""
-  model_dir = pathlib.Path(model_dir)
-  path = model_dir / train_lib.BEST_MODEL
-  if checkpoint == "last":
-    state = json.loads((model_dir / train_lib.STATE_FILE).read_text())
-    path = model_dir / state["checkpoint"]
-  if not path.is_file():
-    raise FileNotFoundError(f"No trained model at {path}: train into {model_dir} first.")
-  model = keras.saving.load_model(path, safe_mode=True, compile=False)
-  experiment = config_lib.ExperimentConfig.load(model_dir / train_lib.CONFIG_FILE)
-  return model, experiment
+class Progress:
+  """Reports a long pass: a Keras progress bar on a terminal, else a log line
+  at least every `interval` seconds (and at the end), with examples done,
+  tokens/s and the time left.
+
+  Example:
+  >>> report = Progress("ELBO", total_batches=2, stream=None)
+  >>> report.update(examples=50, tokens=1000.0)
+  >>> report.update(examples=50, tokens=1000.0)
+  >>> report.examples, report.batches
+  (100, 2)
+  """
+
+  def __init__(self, what, total_batches, interval=10.0, stream=sys.stdout):
+    self.what, self.total = what, total_batches
+    self.interval = interval
+    self.batches = self.examples = 0
+    self.tokens = 0.0
+    self._start = self._last = time.perf_counter()
+    self._bar = None
+    if stream is not None and stream.isatty():
+      print(what)
+      self._bar = keras.utils.Progbar(total_batches, unit_name="batch",
+                                      stateful_metrics=["examples", "tokens/s"])
+
+  def update(self, examples, tokens):
+    self.batches += 1
+    self.examples += examples
+    self.tokens += tokens
+    now = time.perf_counter()
+    rate = self.tokens / max(now - self._start, 1e-9)
+    if self._bar is not None:
+      self._bar.update(self.batches, values=[("examples", self.examples),
+                                             ("tokens/s", rate)])
+    elif now - self._last >= self.interval or self.batches == self.total:
+      self._last = now
+      left = (now - self._start) / self.batches * (self.total - self.batches)
+      logger.info("%s: %d / %d batches, %d examples, %.0f tokens/s, %s left", self.what,
+                  self.batches, self.total, self.examples, rate,
+                  datetime.timedelta(seconds=round(left)))
 
 
 def corpus_perplexity(nll, tokens):
@@ -90,8 +120,14 @@ def _tile(batch, n):
   return {k: tile(v) for k, v in batch.items()}
 
 
-class _Evaluator:
-  """Batch computations of one model (NVRNN or NVDM), as tf.functions."""
+class Evaluator:
+  """Batch computations of one model (NVRNN or NVDM), as tf.functions.
+
+  Args:
+    model: a trained NVRNN or NVDM.
+    num_importance_samples: K of `iw_nll`.
+    sample_chunk: importance samples decoded together.
+  """
 
   def __init__(self, model, num_importance_samples, sample_chunk):
     self.model = model
@@ -101,7 +137,7 @@ class _Evaluator:
 
   @tf.function(reduce_retracing=True)
   def elbo_terms(self, batch):
-    """recon [B], kl [B], mode [B, d], tokens [B], batch MI estimate."""
+    """recon [B], kl [B], posterior mean [B, d], tokens [B], batch MI estimate."""
     tokens = self.model.num_tokens(batch)
     if self.latent is None:
       recon = self.model.reconstruction_nll(batch, None)
@@ -117,15 +153,14 @@ class _Evaluator:
     batch_size = tf.cast(tf.shape(z)[0], tf.float32)
     log_q_agg = tf.reduce_logsumexp(log_q_all, axis=1) - tf.math.log(batch_size)
     mi = tf.reduce_mean(log_q_own - log_q_agg)
-    return recon, kl, self.latent.mode(params), tokens, mi
+    return recon, kl, self.latent.posterior_mean(params), tokens, mi
 
   @tf.function(reduce_retracing=True)
   def paper_recon(self, batch, num):
     """-log p(x|z_bar) [B], z_bar the (re-normalised) mean of `num` draws."""
     params = self.latent.posterior_parameters(self.model.encode_features(batch))
     z_bar = tf.reduce_mean(self.latent.sample(params, num_samples=num), axis=0)
-    if isinstance(self.latent, (latent_lib.VonMisesFisherLatent,
-                                latent_lib.PowerSphericalLatent)):
+    if self.latent.is_spherical:
       z_bar = tf.math.l2_normalize(z_bar, axis=-1)
     return self.model.reconstruction_nll(batch, z_bar)
 
@@ -151,22 +186,24 @@ class _Evaluator:
     return -(tf.reduce_logsumexp(log_w, axis=0) - math.log(self.k))
 
 
-def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1,
-             batch_size=50, sample_chunk=50, data_dir=None, checkpoint="best",
-             max_batches=None, progress=None, paper_estimator_samples=0):
+def evaluate(model_dir, split="test", num_importance_samples=DEFAULT_IMPORTANCE_SAMPLES,
+             elbo_samples=1, batch_size=50, sample_chunk=50, data_dir=None,
+             checkpoint="best", max_batches=None, progress=True, paper_estimator_samples=0):
   """Evaluates a trained NVRNN or NVDM on a split; returns a metrics dict.
 
   Args:
-    model_dir: a directory written by `train_lib.train`.
+    model_dir: a run directory written by `train_lib.train`.
     split: "train", "valid" or "test".
     num_importance_samples: K of the importance-weighted NLL (0: skip it).
+      100 by default (minutes on a CPU); 500 for final numbers (He et al.).
     elbo_samples: passes of the one-sample ELBO, averaged.
     batch_size: examples per batch (also the MI estimate's batch).
     sample_chunk: importance samples decoded together.
     data_dir: overrides the training run's data_dir.
     checkpoint: "best" or "last".
     max_batches: evaluate only this many batches (quick looks), or None.
-    progress: show a progress bar; default: when stdout is a terminal.
+    progress: report progress: a progress bar on a terminal, else a log line
+      at least every 10 s (batches, examples, tokens/s, ETA).
     paper_estimator_samples: n > 0 also reports "paper_nll" / "paper_ppl",
       the estimator of the paper's NVRNN code (decode the mean of n = 3
       draws, charge one draw's KL): not a bound, for comparison only.
@@ -179,32 +216,29 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
     exp(mean_d NLL_d / N_d) (Miao et al. 2016's definition, that of the
     G-NVDM rows Table 4 quotes from them); "mi", "active_units".
   """
-  model, experiment = load_trained(model_dir, checkpoint)
+  model, experiment = runs.load_trained(model_dir, checkpoint)
   if data_dir is not None:
     experiment = dataclasses.replace(
         experiment, data=dataclasses.replace(experiment.data, data_dir=data_dir))
-  splits = train_lib.load_data(experiment, model_dir, splits=[split])
-  evaluator = _Evaluator(model, num_importance_samples, sample_chunk)
-  if progress is None:
-    progress = sys.stdout.isatty()
+  splits = runs.load_data(experiment, model_dir, splits=[split])
+  evaluator = Evaluator(model, num_importance_samples, sample_chunk)
 
   def batches(bucket_width, what):
-    """The split's batches, with a progress bar when asked."""
+    """The split's batches, reporting progress when asked."""
     dataset = splits.dataset(split, batch_size, bucket_width=bucket_width)
     num_batches = int(dataset.cardinality())
     if max_batches:
       dataset, num_batches = dataset.take(max_batches), min(num_batches, max_batches)
-    bar = keras.utils.Progbar(num_batches, unit_name="batch") if progress else None
-    if bar:
-      print(what)
-    for step, batch in enumerate(dataset, start=1):
+    report = Progress(what, num_batches) if progress else None
+    for batch in dataset:
       yield batch
-      if bar:
-        bar.update(step)
+      if report:
+        report.update(int(tf.shape(batch[next(iter(batch))])[0]),
+                      float(tf.reduce_sum(model.num_tokens(batch))))
 
   # ELBO, MI and AU on batches in file order: the MI estimate takes each
   # batch as a sample of the aggregate posterior, so it must not be sorted.
-  recon, kl, tokens, modes, mis, paper_recon = [], [], [], [], [], []
+  recon, kl, tokens, means, mis, paper_recon = [], [], [], [], [], []
   for batch in batches(0, "ELBO, mutual information, active units:"):
     passes = [evaluator.elbo_terms(batch) for _ in range(elbo_samples)]
     recon.append(np.mean([p[0].numpy() for p in passes], axis=0))
@@ -212,7 +246,7 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
     if paper_estimator_samples and model.latent is not None:
       paper_recon.append(
           evaluator.paper_recon(batch, tf.constant(paper_estimator_samples)).numpy())
-    modes.append(passes[0][2].numpy())
+    means.append(passes[0][2].numpy())
     tokens.append(passes[0][3].numpy())
     mis.append(float(passes[0][4]))
 
@@ -256,24 +290,24 @@ def evaluate(model_dir, split="test", num_importance_samples=500, elbo_samples=1
     if experiment.family == "nvdm":
       metrics["iw_ppl_doc"] = document_perplexity(iw, iw_tokens)
   if model.latent is not None:
-    modes = np.concatenate(modes)
+    means = np.concatenate(means)
     prior_variance = model.latent.prior_coordinate_variance()
-    metrics.update(mi=float(np.mean(mis)),
-                   active_units=count_active_units(modes, prior_variance),
+    metrics.update(mi=float(np.mean(mis)), mi_cap=math.log(batch_size),
+                   active_units=count_active_units(means, prior_variance),
                    active_unit_threshold=ACTIVE_UNIT_THRESHOLD * prior_variance,
-                   latent_dim=int(modes.shape[-1]))
+                   latent_dim=int(means.shape[-1]))
   return metrics
 
 
-def count_active_units(modes, prior_coordinate_variance=1.0,
+def count_active_units(means, prior_coordinate_variance=1.0,
                        threshold=ACTIVE_UNIT_THRESHOLD):
   """Counts the latent dimensions the encoder uses (active units).
 
-  A dimension is active when its posterior mode/mean varies across the data
+  A dimension is active when its posterior mean varies across the data
   with a variance above `threshold` times its variance under the prior.
 
   Args:
-    modes: float array [examples, latent_dim], one posterior mode per example.
+    means: float array [examples, latent_dim], E_q[z] of each example.
     prior_coordinate_variance: float, a coordinate's variance under p(z)
       (`LatentLayer.prior_coordinate_variance()`).
     threshold: float, the fraction of the prior variance; 0.01 by default.
@@ -290,7 +324,7 @@ def count_active_units(modes, prior_coordinate_variance=1.0,
   >>> count_active_units(np.tile(z[:1], (1000, 1)), prior_coordinate_variance=1 / 200)
   0
   """
-  variance = np.var(np.asarray(modes), axis=0)
+  variance = np.var(np.asarray(means), axis=0)
   return int(np.sum(variance > threshold * prior_coordinate_variance))
 
 
@@ -321,7 +355,8 @@ def format_table(metrics):
              (f"PPL (paper's estimator, mean of {n} z; not a bound)",
               f"{metrics['paper_ppl']:.2f}")]
   if "mi" in metrics:
-    rows += [("mutual information I(x;z)", f"{metrics['mi']:.3f}"),
+    rows += [(f"mutual information I(x;z) (batch estimate, <= log B = "
+              f"{metrics['mi_cap']:.2f})", f"{metrics['mi']:.3f}"),
              ("active units", f"{metrics['active_units']} / {metrics['latent_dim']}")]
   width = max(len(r[0]) for r in rows)
   return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

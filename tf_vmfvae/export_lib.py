@@ -28,9 +28,7 @@ import pathlib
 import tensorflow as tf
 
 from tf_vmfvae import decoding
-from tf_vmfvae import evaluate_lib
-from tf_vmfvae import train_lib
-from tf_vmfvae.data import documents
+from tf_vmfvae import runs
 from tf_vmfvae.data import text
 from tf_vmfvae.models import nvdm as nvdm_lib
 
@@ -80,7 +78,7 @@ class NVRNNServing(tf.Module):
     self.table = _lookup_table(vocabulary.tokens, text.UNK_ID)
     self.words = tf.constant(vocabulary.tokens)
     self.has_latent = model.latent is not None
-    self.spherical = self.has_latent and model.latent_kind != "gaussian"
+    self.spherical = self.has_latent and model.latent.is_spherical
 
   # -- Text in and out ---------------------------------------------------------
   def tokenize(self, sentences):
@@ -247,11 +245,10 @@ class NVDMServing(tf.Module):
 
 def serving_module(model_dir, max_length=50):
   """Builds the serving module of a trained model directory."""
-  model, experiment = evaluate_lib.load_trained(model_dir)
+  model, experiment = runs.load_trained(model_dir)
+  vocabulary = runs.load_vocabulary(model_dir, experiment.family)
   if experiment.family == "nvdm":
-    vocabulary = documents.WordList.load(pathlib.Path(model_dir) / train_lib.VOCAB_FILE)
     return NVDMServing(model, vocabulary)
-  vocabulary = text.Vocabulary.load(pathlib.Path(model_dir) / train_lib.VOCAB_FILE)
   return NVRNNServing(model, vocabulary, max_words=experiment.data.max_len or 100,
                       max_length=max_length)
 

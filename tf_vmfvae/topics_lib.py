@@ -12,8 +12,7 @@ from typing import List
 import numpy as np
 import tensorflow as tf
 
-from tf_vmfvae import evaluate_lib
-from tf_vmfvae import train_lib
+from tf_vmfvae import runs
 
 
 @dataclasses.dataclass
@@ -52,18 +51,17 @@ def kmeans(points, num_clusters, spherical, iterations=50, seed=0):
 
 def topics(model_dir, num_topics=10, num_words=10, split="train", max_documents=None, seed=0):
   """Returns a list of `Topic`, largest cluster first."""
-  model, experiment = evaluate_lib.load_trained(model_dir)
+  model, experiment = runs.load_trained(model_dir)
   if experiment.family != "nvdm":
     raise ValueError(f"Topics need an NVDM model; {model_dir} holds {experiment.family!r}.")
-  splits = train_lib.load_data(experiment, splits=[split])
+  splits = runs.load_data(experiment, splits=[split])
   codes = []
   for batch in splits.dataset(split, 500):
     params = model.latent.posterior_parameters(model.encode_features(batch))
     codes.append(model.latent.mode(params).numpy())
   codes = np.concatenate(codes)[:max_documents]
   labels = splits.documents[split].labels[:len(codes)]
-  spherical = model.latent_kind != "gaussian"
-  centres, assignment = kmeans(codes, num_topics, spherical, seed=seed)
+  centres, assignment = kmeans(codes, num_topics, model.latent.is_spherical, seed=seed)
   logits = model.decoder({"z": tf.constant(centres, tf.float32)}).numpy()
   result = []
   for k in np.argsort(-np.bincount(assignment, minlength=num_topics)):

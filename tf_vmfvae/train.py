@@ -17,6 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
+from tf_vmfvae import config as config_lib  # pylint: disable=g-import-not-at-top
+
 # -- Data --
 _DATASET = flags.DEFINE_enum("dataset", "ptb", ["ptb", "yelp", "20news", "rcv1"],
                              "Registered corpus.")
@@ -32,9 +34,14 @@ _BUCKET_WIDTH = flags.DEFINE_integer("bucket_width", 5, "Length-bucket width (0:
 # -- Model --
 _FAMILY = flags.DEFINE_enum("family", "nvrnn", ["nvrnn", "nvdm"], "Model family.")
 _LATENT = flags.DEFINE_enum("latent", "vmf",
-                            ["vmf", "vmf_learned", "power_spherical", "gaussian", "none"],
+                            list(config_lib.LATENT_KINDS),
                             "Latent distribution; none = RNNLM baseline.")
-_KAPPA = flags.DEFINE_float("kappa", 80.0, "Fixed concentration of spherical latents.")
+# Flags whose default is None take the model family's own default (the
+# constructor's): NVRNN hidden 400, latent 50, kappa 80, 1 encoder layer,
+# dropout 0.5; NVDM hidden 400, latent 25, kappa 100, 2 layers, dropout 0.1.
+_FAMILY_DEFAULT = " Default: the family's (NVRNN or NVDM constructor)."
+_KAPPA = flags.DEFINE_float("kappa", None,
+                            "Fixed concentration of spherical latents." + _FAMILY_DEFAULT)
 _KAPPA_MIN = flags.DEFINE_float("kappa_min", 1.0, "Lower clip of a learned kappa.")
 _KAPPA_MAX = flags.DEFINE_float("kappa_max", 500.0, "Upper clip of a learned kappa.")
 _KL_SCHEDULE = flags.DEFINE_string(
@@ -43,10 +50,11 @@ _KL_SCHEDULE = flags.DEFINE_string(
     "arguments, e.g. 'sigmoid:midpoint=10000,steepness=0.00046', or a number.")
 _FREE_BITS = flags.DEFINE_float("free_bits", 0.0, "Per-dimension KL floor (Gaussian).")
 _EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 100, "Word embedding size.")
-_HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", 400, "LSTM size.")
-_LATENT_DIM = flags.DEFINE_integer("latent_dim", 50, "Latent dimension.")
-_ENCODER_LAYERS = flags.DEFINE_integer("encoder_layers", 1,
-                                       "Encoder layers (NVRNN: LSTMs; NVDM: tanh MLP).")
+_HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None,
+                                   "LSTM or MLP width." + _FAMILY_DEFAULT)
+_LATENT_DIM = flags.DEFINE_integer("latent_dim", None, "Latent dimension." + _FAMILY_DEFAULT)
+_ENCODER_LAYERS = flags.DEFINE_integer(
+    "encoder_layers", None, "Encoder layers (NVRNN: LSTMs; NVDM: tanh MLP)." + _FAMILY_DEFAULT)
 _BIDIRECTIONAL = flags.DEFINE_bool("bidirectional", False, "Bidirectional encoder.")
 _DECODER_MODE = flags.DEFINE_enum("decoder_mode", "standard", ["standard", "inputless"],
                                   "Standard feeds the previous word; Inputless only z.")
@@ -58,8 +66,9 @@ _LABEL_DIM = flags.DEFINE_integer("label_dim", 50, "Label embedding size (Yelp).
 _TIE_EMBEDDINGS = flags.DEFINE_bool(
     "tie_embeddings", False, "NVRNN: score decoder outputs against the input embeddings "
     "(through a projection to embedding_dim) instead of a separate softmax matrix.")
-_DROPOUT = flags.DEFINE_float("dropout", 0.5,
-                               "NVRNN: dropout on embeddings and outputs; NVDM: on the encoder.")
+_DROPOUT = flags.DEFINE_float(
+    "dropout", None,
+    "NVRNN: dropout on embeddings and outputs; NVDM: on the encoder." + _FAMILY_DEFAULT)
 _DECODER_HIDDEN_DIM = flags.DEFINE_integer(
     "decoder_hidden_dim", 0, "NVDM: a hidden layer in the decoder (0: none; paper's code: 400).")
 _DECODER_ACTIVATION = flags.DEFINE_enum(
@@ -114,12 +123,15 @@ def parse_kl_schedule(spec):
 def experiment_from_flags():
   from tf_vmfvae import config  # pylint: disable=g-import-not-at-top
   model = {
-      "latent": _LATENT.value, "concentration": _KAPPA.value,
+      "latent": _LATENT.value,
       "min_concentration": _KAPPA_MIN.value, "max_concentration": _KAPPA_MAX.value,
       "kl_schedule": parse_kl_schedule(_KL_SCHEDULE.value), "free_bits": _FREE_BITS.value,
-      "hidden_dim": _HIDDEN_DIM.value, "latent_dim": _LATENT_DIM.value,
-      "encoder_layers": _ENCODER_LAYERS.value, "dropout": _DROPOUT.value,
   }
+  for name, holder in (("concentration", _KAPPA), ("hidden_dim", _HIDDEN_DIM),
+                       ("latent_dim", _LATENT_DIM), ("encoder_layers", _ENCODER_LAYERS),
+                       ("dropout", _DROPOUT)):
+    if holder.value is not None:  # Else the family's constructor default.
+      model[name] = holder.value
   if _FAMILY.value == "nvrnn":
     model.update({
         "embedding_dim": _EMBEDDING_DIM.value, "bidirectional": _BIDIRECTIONAL.value,
@@ -149,12 +161,15 @@ def experiment_from_flags():
 def main(argv):
   del argv
   logging.getLogger("tf_vmfvae").setLevel(logging.INFO)
+  from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
   from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
-  train_lib.set_num_threads(_NUM_THREADS.value)
+  runs.set_num_threads(_NUM_THREADS.value)
   experiment = experiment_from_flags()
+  # A refused resume must leave the run's own flags.txt as it was.
+  train_lib.check_same_config(_MODEL_DIR.value, experiment)
   os.makedirs(_MODEL_DIR.value, exist_ok=True)
-  with open(os.path.join(_MODEL_DIR.value, "flags.txt"), "w") as f:
-    f.write(flags.FLAGS.flags_into_string())
+  runs.atomic_write(os.path.join(_MODEL_DIR.value, runs.FLAGS_FILE),
+                    flags.FLAGS.flags_into_string())
   verbose = _VERBOSE.value if _VERBOSE.value == "auto" else int(_VERBOSE.value)
   metrics = train_lib.train(experiment, _MODEL_DIR.value,
                             strategy=train_lib.make_strategy(_STRATEGY.value),

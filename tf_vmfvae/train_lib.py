@@ -6,14 +6,7 @@ Everything `python -m tf_vmfvae.train` does is here, callable from Python:
   >>> cfg = config.ExperimentConfig(model={"latent": "vmf"})  # doctest: +SKIP
   >>> train_lib.train(cfg, "/tmp/ptb_vmf")               # doctest: +SKIP
 
-Model directory layout (all plain files, no pickle):
-  config.json              the ExperimentConfig
-  vocab.txt                one token per line, in id order
-  checkpoints/epoch-N.keras  the latest completed epoch (model + optimizer)
-  state.json               epoch, learning rate, best, history; written last
-  best.keras               the best model on validation
-  metrics.json             final metrics when training ends
-  logs/                    TensorBoard
+The run directory's layout is `tf_vmfvae.runs`'s.
 
 Resume: training again into the same model dir continues after the last
 completed epoch (an interrupted epoch is redone from its start). The
@@ -22,7 +15,6 @@ finished run longer (unless it stopped early on validation).
 """
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -33,18 +25,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_vmfvae import config as config_lib
-from tf_vmfvae import data
+from tf_vmfvae import runs
 from tf_vmfvae.models import NVDM
 from tf_vmfvae.models import NVRNN
 
 logger = logging.getLogger("tf_vmfvae")
 
-STATE_FILE = "state.json"
-CONFIG_FILE = "config.json"
-VOCAB_FILE = "vocab.txt"
-BEST_MODEL = "best.keras"
-METRICS_FILE = "metrics.json"
 
 
 def make_strategy(kind="auto"):
@@ -68,19 +54,6 @@ def make_strategy(kind="auto"):
                    f"'one_device'], got {kind!r}.")
 
 
-def set_num_threads(num_threads):
-  """Caps TensorFlow's intra- and inter-op CPU thread pools (0: TF's default).
-
-  Call before TensorFlow runs anything. One thread each suits several runs
-  sharing a small machine.
-  """
-  if num_threads < 0:
-    raise ValueError(f"`num_threads` must be >= 0, got {num_threads}.")
-  if num_threads:
-    tf.config.threading.set_intra_op_parallelism_threads(num_threads)
-    tf.config.threading.set_inter_op_parallelism_threads(num_threads)
-
-
 def make_optimizer(train_config):
   clip = {"global_clipnorm": train_config.clip_norm} if train_config.clip_norm else {}
   if train_config.optimizer == "sgd":
@@ -97,19 +70,6 @@ def build_model(experiment, vocabulary_size, num_labels=0):
   if num_labels:
     kwargs["num_labels"] = num_labels
   return NVRNN(vocabulary_size=vocabulary_size, **kwargs)
-
-
-def load_data(experiment, model_dir=None, splits=None):
-  """Loads the experiment's corpus (a `SentenceSplits` or `DocumentSplits`).
-
-  A sentence corpus reuses model_dir's saved vocabulary when there is one.
-  """
-  if experiment.family == "nvdm":
-    return data.load_document_splits(experiment.data, splits=splits)
-  vocabulary = None
-  if model_dir is not None and (pathlib.Path(model_dir) / VOCAB_FILE).is_file():
-    vocabulary = data.Vocabulary.load(pathlib.Path(model_dir) / VOCAB_FILE)
-  return data.load_sentence_splits(experiment.data, vocabulary=vocabulary, splits=splits)
 
 
 class FixedValidationSeed(keras.callbacks.Callback):
@@ -145,37 +105,147 @@ class FixedValidationSeed(keras.callbacks.Callback):
       g.state.assign(state)
 
 
+def is_chief(strategy):
+  """Whether this process writes the model directory.
+
+  Under `MultiWorkerMirroredStrategy` only the chief (task "chief", or
+  worker 0 when the cluster has no chief) writes; the other workers train
+  in lockstep and write nothing. Any other strategy: True.
+  """
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def apply_plateau_rule(state, val_nll, train_config):
+  """Updates the run state with an epoch's validation NLL; True if it improved.
+
+  An improvement records the new best and resets the count of consecutive
+  epochs without one. Otherwise the learning rate is divided by
+  `lr_decay`, and after `max_bad_epochs` such epochs in a row the run is
+  marked stopped. `state["epoch"]` is the epoch just finished.
+
+  Example:
+  >>> from tf_vmfvae import config
+  >>> tc = config.TrainConfig(learning_rate=1.0, lr_decay=2.0, max_bad_epochs=2)
+  >>> state = {"epoch": 0, "best_val_nll": float("inf"), "best_epoch": 0,
+  ...          "bad_epochs": 0, "learning_rate": 1.0, "stopped": None}
+  >>> for nll in [5.0, 6.0, 4.0, 4.5, 4.6]:
+  ...   state["epoch"] += 1
+  ...   _ = apply_plateau_rule(state, nll, tc)
+  >>> state["best_epoch"], state["learning_rate"], state["stopped"]
+  (3, 0.125, '2 epochs without validation improvement')
+  """
+  if val_nll < state["best_val_nll"]:
+    state["best_val_nll"], state["best_epoch"] = val_nll, state["epoch"]
+    state["bad_epochs"] = 0
+    return True
+  state["bad_epochs"] += 1
+  state["learning_rate"] /= train_config.lr_decay
+  if (train_config.max_bad_epochs is not None
+      and state["bad_epochs"] >= train_config.max_bad_epochs):
+    state["stopped"] = f"{state['bad_epochs']} epochs without validation improvement"
+  return False
+
+
+class EpochTimer(keras.callbacks.Callback):
+  """Where the wall time of one `fit` call over one epoch goes.
+
+  Call `start()` just before `fit` and `stop()` just after; then
+  `setup_seconds` (fit's own preparation, up to the epoch's first step),
+  `train_seconds` (the training steps, with the input pipeline's waits),
+  `validation_seconds` and `teardown_seconds` (after validation, until
+  `fit` returns) add up to `total_seconds`.
+  """
+
+  def __init__(self):
+    super().__init__()
+    self._marks = {}
+
+  def _mark(self, name):
+    self._marks[name] = time.perf_counter()
+
+  def start(self):
+    self._marks = {}
+    self._mark("start")
+
+  def stop(self):
+    self._mark("stop")
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._mark("epoch")
+
+  def on_test_begin(self, logs=None):
+    self._mark("test")
+
+  def on_test_end(self, logs=None):
+    self._mark("test_end")
+
+  def _between(self, first, second):
+    marks = self._marks
+    return marks[second] - marks[first] if first in marks and second in marks else 0.0
+
+  @property
+  def setup_seconds(self):
+    return self._between("start", "epoch")
+
+  @property
+  def train_seconds(self):
+    return self._between("epoch", "test") or self._between("epoch", "stop")
+
+  @property
+  def validation_seconds(self):
+    return self._between("test", "test_end")
+
+  @property
+  def teardown_seconds(self):
+    return self._between("test_end", "stop")
+
+  @property
+  def total_seconds(self):
+    return self._between("start", "stop")
+
+  def summary(self):
+    return {"seconds": self.total_seconds, "setup_seconds": self.setup_seconds,
+            "train_steps_seconds": self.train_seconds,
+            "validation_seconds": self.validation_seconds,
+            "teardown_seconds": self.teardown_seconds}
+
+
+def epoch_dataset(experiment, splits, epoch):
+  """The training batches of `epoch`: a shuffle that depends on (seed, epoch).
+
+  The same function of the epoch number whether the run was resumed or not.
+  """
+  tc = experiment.train
+  dataset = splits.dataset("train", tc.batch_size, shuffle=True, seed=tc.seed,
+                           bucket_width=experiment.data.bucket_width, epoch=epoch)
+  return dataset.take(tc.steps_per_epoch) if tc.steps_per_epoch else dataset
+
+
 def validation_nll(logs, prefix="val_"):
   """The unweighted negative ELBO per sentence: recon + KL (no annealing)."""
   return logs[prefix + "recon"] + logs.get(prefix + "kl", 0.0)
 
 
-def _atomic_write(path, text):
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def _save_model(model, path):
-  tmp = f"{path}.tmp.keras"
-  model.save(tmp)
-  os.replace(tmp, path)
-
-
-def _check_same_config(model_dir, experiment):
-  """Refuses to resume a run under another configuration.
+def check_same_config(model_dir, experiment):
+  """Refuses to resume a run under another configuration (raises ValueError).
 
   Only the epoch budget may differ: raising `epochs` trains a run longer.
+  Call it before writing anything into `model_dir`.
   """
-  saved = pathlib.Path(model_dir) / CONFIG_FILE
-  if saved.is_file():
-    previous = config_lib.ExperimentConfig.load(saved)
+  previous = runs.load_config(model_dir)
+  if previous is not None:
     same_budget = dataclasses.replace(
         experiment, train=dataclasses.replace(experiment.train, epochs=previous.train.epochs))
     if previous != same_budget:
       raise ValueError(
-          f"{model_dir} holds a run with another configuration ({saved}). Resume it "
+          f"{model_dir} holds a run with another configuration ({runs.CONFIG_FILE}). "
+          "Resume it "
           "with the same flags (only --epochs may change, to train it longer), or "
           "train into a new --model_dir.")
 
@@ -195,30 +265,27 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
     The final metrics dict (also written to metrics.json).
   """
   model_dir = pathlib.Path(model_dir)
-  model_dir.mkdir(parents=True, exist_ok=True)
-  (model_dir / "checkpoints").mkdir(exist_ok=True)
-  _check_same_config(model_dir, experiment)
+  check_same_config(model_dir, experiment)
   strategy = strategy or make_strategy()
+  if is_chief(strategy):
+    (model_dir / runs.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
   tc = experiment.train
   keras.utils.set_random_seed(tc.seed)
   if verbose == "auto":
     verbose = 1 if os.isatty(1) else 2
 
-  splits = load_data(experiment, model_dir, splits=["train", "valid"])
-  if not (model_dir / VOCAB_FILE).is_file():
-    splits.vocabulary.save(model_dir / VOCAB_FILE)
-  experiment.save(model_dir / CONFIG_FILE)
-  train_ds = splits.dataset("train", tc.batch_size, shuffle=True, seed=tc.seed,
-                            bucket_width=experiment.data.bucket_width)
-  if tc.steps_per_epoch:
-    train_ds = train_ds.take(tc.steps_per_epoch)
+  chief = is_chief(strategy)
+  splits = runs.load_data(experiment, model_dir, splits=["train", "valid"])
+  if chief:
+    if not (model_dir / runs.VOCAB_FILE).is_file():
+      splits.vocabulary.save(model_dir / runs.VOCAB_FILE)
+    experiment.save(model_dir / runs.CONFIG_FILE)
   valid_ds = splits.dataset("valid", tc.batch_size, bucket_width=experiment.data.bucket_width)
   train_tokens = splits.num_tokens("train")
 
-  state_path = model_dir / STATE_FILE
+  state = runs.load_state(model_dir)
   with strategy.scope():
-    if state_path.is_file():
-      state = json.loads(state_path.read_text())
+    if state is not None:
       model = keras.saving.load_model(model_dir / state["checkpoint"], safe_mode=True)
       model.optimizer.learning_rate.assign(state["learning_rate"])
       logger.info("Resuming %s after epoch %d.", model_dir, state["epoch"])
@@ -231,44 +298,49 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
   logger.info("Model: %d parameters; %d replicas.", model.count_params(),
               strategy.num_replicas_in_sync)
 
-  tensorboard = keras.callbacks.TensorBoard(log_dir=str(model_dir / "logs"))
+  tensorboard = keras.callbacks.TensorBoard(log_dir=str(model_dir / runs.LOGS_DIR), write_graph=False)
   fixed_validation_seed = FixedValidationSeed(model, tc.seed)
+  timer = EpochTimer()
   while state["epoch"] < tc.epochs and state["stopped"] is None:
     epoch = state["epoch"]
-    start = time.time()
+    train_ds = epoch_dataset(experiment, splits, epoch)
+    timer.start()
     history = model.fit(train_ds, validation_data=valid_ds, initial_epoch=epoch, shuffle=False,
                         epochs=epoch + 1, verbose=verbose,
-                        callbacks=[fixed_validation_seed, tensorboard, *callbacks])
-    seconds = time.time() - start
+                        callbacks=[timer, fixed_validation_seed, tensorboard, *callbacks])
+    timer.stop()
     logs = {k: float(v[-1]) for k, v in history.history.items()}
     val_nll = validation_nll(logs)
-    logs.update(epoch=epoch + 1, learning_rate=state["learning_rate"], seconds=seconds,
-                val_nll=val_nll)
+    logs.update(epoch=epoch + 1, learning_rate=state["learning_rate"], val_nll=val_nll,
+                **timer.summary())
     if not tc.steps_per_epoch:
-      logs["train_tokens_per_second"] = train_tokens / seconds
+      logs["train_tokens_per_second"] = train_tokens / timer.train_seconds
     state["history"].append(logs)
-    state["train_seconds"] += seconds
-    if val_nll < state["best_val_nll"]:
-      state["best_val_nll"], state["best_epoch"] = val_nll, epoch + 1
-      _save_model(model, model_dir / BEST_MODEL)
-    else:
-      state["bad_epochs"] += 1
-      state["learning_rate"] /= tc.lr_decay
-      model.optimizer.learning_rate.assign(state["learning_rate"])
-      if tc.max_bad_epochs is not None and state["bad_epochs"] >= tc.max_bad_epochs:
-        state["stopped"] = f"{state['bad_epochs']} epochs without validation improvement"
+    state["train_seconds"] += timer.total_seconds
+    save_start = time.time()
+    state["epoch"] = epoch + 1
+    if apply_plateau_rule(state, val_nll, tc) and chief:
+      runs.save_model(model, model_dir / runs.BEST_MODEL)
+    model.optimizer.learning_rate.assign(state["learning_rate"])
     if not math.isfinite(logs["loss"]):
       state["stopped"] = "the loss is not finite"
     previous = state["checkpoint"]
-    state["checkpoint"] = f"checkpoints/epoch-{epoch + 1:03d}.keras"
-    state["epoch"] = epoch + 1
-    _save_model(model, model_dir / state["checkpoint"])
-    _atomic_write(state_path, json.dumps(state, indent=2))
-    if previous and previous != state["checkpoint"]:
-      (model_dir / previous).unlink(missing_ok=True)
-    logger.info("epoch %d: val NLL %.3f (best %.3f at %d), lr %.4g, %.0f s", epoch + 1,
-                val_nll, state["best_val_nll"], state["best_epoch"], logs["learning_rate"],
-                seconds)
+    state["checkpoint"] = runs.checkpoint_name(epoch + 1)
+    if chief:
+      runs.save_model(model, model_dir / state["checkpoint"])
+    logs["save_seconds"] = time.time() - save_start
+    if chief:
+      runs.atomic_write_json(model_dir / runs.STATE_FILE, state)
+      if previous and previous != state["checkpoint"]:
+        (model_dir / previous).unlink(missing_ok=True)
+    logger.info(
+        "epoch %d: val NLL %.3f (best %.3f at %d), lr %.4g; %.0f s (fit setup %.1f s, "
+        "steps %.0f s, validation %.0f s, after %.1f s; saving %.1f s)%s; %.0f s elapsed",
+        epoch + 1, val_nll, state["best_val_nll"], state["best_epoch"],
+        logs["learning_rate"], logs["seconds"], logs["setup_seconds"],
+        logs["train_steps_seconds"], logs["validation_seconds"], logs["teardown_seconds"],
+        logs["save_seconds"], f", {logs['train_tokens_per_second']:.0f} tokens/s"
+        if "train_tokens_per_second" in logs else "", state["train_seconds"])
 
   metrics = {
       "epochs": state["epoch"], "best_epoch": state["best_epoch"],
@@ -276,5 +348,6 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
       "stopped": state["stopped"] or f"reached {tc.epochs} epochs",
       "last": state["history"][-1] if state["history"] else {},
   }
-  _atomic_write(model_dir / METRICS_FILE, json.dumps(metrics, indent=2))
+  if chief:
+    runs.atomic_write_json(model_dir / runs.METRICS_FILE, metrics)
   return metrics

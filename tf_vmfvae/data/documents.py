@@ -135,8 +135,12 @@ def read_feat(path, vocabulary_size):
   return Documents(ids, counts, np.asarray(labels, np.int32), stats)
 
 
-def document_dataset(documents, vocabulary_size, batch_size=50, shuffle=False, seed=None):
+def document_dataset(documents, vocabulary_size, batch_size=50, shuffle=False, seed=None,
+                     epoch=0):
   """Batches of {"counts": float32 [B, V]} dense word counts.
+
+  A shuffled pass is a function of (`seed`, `epoch`), so a resumed run sees
+  the order an uninterrupted one would.
 
   Example:
   >>> docs = Documents([np.array([0, 2])], [np.array([2.0, 1.0])], np.array([1]), None)
@@ -148,9 +152,10 @@ def document_dataset(documents, vocabulary_size, batch_size=50, shuffle=False, s
   lengths = [len(i) for i in documents.ids]
   ids = tf.RaggedTensor.from_row_lengths(np.concatenate(documents.ids), lengths)
   counts = tf.RaggedTensor.from_row_lengths(np.concatenate(documents.counts), lengths)
-  dataset = tf.data.Dataset.from_tensor_slices({"ids": ids, "counts": counts})
   if shuffle:
-    dataset = dataset.shuffle(len(lengths), seed=seed, reshuffle_each_iteration=True)
+    order = np.random.default_rng([seed or 0, epoch]).permutation(len(lengths))
+    ids, counts = tf.gather(ids, order), tf.gather(counts, order)
+  dataset = tf.data.Dataset.from_tensor_slices({"ids": ids, "counts": counts})
   dataset = dataset.batch(batch_size)
 
   def densify(batch):
@@ -174,10 +179,10 @@ class DocumentSplits:
   documents: Dict[str, Documents]
   num_labels: int = 0
 
-  def dataset(self, split, batch_size, shuffle=False, seed=None, **unused):
+  def dataset(self, split, batch_size, shuffle=False, seed=None, epoch=0, **unused):
     del unused  # Sentence-only options (bucketing).
     return document_dataset(self.documents[split], len(self.vocabulary), batch_size,
-                            shuffle=shuffle, seed=seed)
+                            shuffle=shuffle, seed=seed, epoch=epoch)
 
   def num_tokens(self, split):
     return int(sum(c.sum() for c in self.documents[split].counts))
@@ -197,7 +202,7 @@ def load_document_splits(data_config, splits=None):
   if spec.format != "feat":
     raise ValueError(f"Dataset {spec.name!r} is not a bag-of-words corpus.")
   folder = registry.resolve(spec.name, data_config.data_dir)
-  vocabulary = read_vocabulary(folder / "vocab.new")
+  vocabulary = read_vocabulary(folder / spec.vocabulary_file)
   names = set(splits or ("train", "valid", "test"))
   documents = {}
   if names & {"train", "valid"}:

@@ -11,7 +11,6 @@ from tf_vmfvae.data import registry
 from tf_vmfvae.data import text
 
 SENTENCE_FORMATS = ("sentences", "labeled_sentences")
-NUM_LABELS = {"yelp": 5}
 
 
 @dataclasses.dataclass
@@ -23,11 +22,10 @@ class SentenceSplits:
   stats: Dict[str, text.ReadStats]
   num_labels: int = 0
 
-  def dataset(self, split, batch_size, shuffle=False, seed=None, bucket_width=5,
-              repeat=False):
+  def dataset(self, split, batch_size, shuffle=False, seed=None, bucket_width=5, epoch=0):
     return pipeline.sentence_dataset(
         self.ids[split], self.labels[split], batch_size=batch_size, shuffle=shuffle,
-        seed=seed, bucket_width=bucket_width, repeat=repeat)
+        seed=seed, bucket_width=bucket_width, epoch=epoch)
 
   def num_examples(self, split):
     return len(self.ids[split])
@@ -54,7 +52,7 @@ def load_sentence_splits(data_config, vocabulary=None, splits=None):
     raise ValueError(f"Dataset {spec.name!r} is not a sentence corpus (format {spec.format}).")
   folder = registry.resolve(spec.name, data_config.data_dir)
   labeled = spec.format == "labeled_sentences"
-  num_labels = NUM_LABELS.get(spec.name, 0) if labeled else 0
+  num_labels = spec.num_labels if labeled else 0
   names = list(splits or spec.splits)
   if vocabulary is None and "train" not in names:
     names.insert(0, "train")

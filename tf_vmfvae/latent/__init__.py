@@ -8,6 +8,7 @@ Example:
 """
 
 from tf_vmfvae.latent import schedules
+from tf_vmfvae.latent.base import batch_mean
 from tf_vmfvae.latent.base import LatentLayer
 from tf_vmfvae.latent.factory import KINDS
 from tf_vmfvae.latent.factory import latent_config
@@ -22,6 +23,7 @@ from tf_vmfvae.latent.spherical import VonMisesFisherLatent
 __all__ = [
     "GaussianLatent",
     "KINDS",
+    "batch_mean",
     "LatentLayer",
     "latent_config",
     "PowerSphericalLatent",

@@ -3,6 +3,30 @@
 import keras
 import tensorflow as tf
 
+if keras.backend.backend() != "tensorflow":
+  raise ImportError(
+      "tf_vmfvae needs the TensorFlow Keras backend, but KERAS_BACKEND is "
+      f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow.")
+
+
+def batch_mean(values, axis=0):
+  """Mean over the batch axis that is 0, not NaN, for an empty batch.
+
+  Every per-example loss of the zoo goes into `add_loss` through this: under
+  a distribution strategy the last, partial batch of an epoch can leave a
+  replica with no example, and `tf.reduce_mean` would make the step's loss
+  NaN.
+
+  Example:
+  >>> float(batch_mean(tf.zeros([0])))
+  0.0
+  >>> float(batch_mean(tf.constant([1.0, 3.0])))
+  2.0
+  """
+  total = tf.reduce_sum(values, axis=axis)
+  count = tf.cast(tf.shape(values)[axis], total.dtype)
+  return tf.math.divide_no_nan(total, count)
+
 
 def check_latent_dim(latent_dim):
   if (isinstance(latent_dim, bool) or not isinstance(latent_dim, int)
@@ -11,6 +35,7 @@ def check_latent_dim(latent_dim):
 
 
 class LatentLayer(keras.layers.Layer):
+
   """Base class: encoder features -> posterior q(z|x) -> z, with its KL loss.
 
   Subclasses define the posterior parameters, the posterior and prior
@@ -34,6 +59,10 @@ class LatentLayer(keras.layers.Layer):
   Returns:
     z, a float32 tensor [batch, latent_dim].
   """
+
+  # True for latents on the unit sphere (interpolate on great circles,
+  # cluster by cosine); set by subclasses.
+  is_spherical = False
 
   def __init__(self, latent_dim, seed=None, **kwargs):
     super().__init__(**kwargs)
@@ -64,6 +93,10 @@ class LatentLayer(keras.layers.Layer):
     """The posterior's mode/mean direction, [batch, latent_dim]."""
     raise NotImplementedError
 
+  def posterior_mean(self, parameters):
+    """E_q[z], [batch, latent_dim]: for a vMF A_d(k) mu, inside the ball."""
+    return self.posterior(parameters).mean()
+
   def prior_coordinate_variance(self):
     """Variance of each coordinate of z under the prior p(z), a float.
 
@@ -75,7 +108,7 @@ class LatentLayer(keras.layers.Layer):
   def kl_loss(self, parameters, kl):
     """The scalar added with `add_loss`; by default the batch-mean KL."""
     del parameters
-    return tf.reduce_mean(kl)
+    return batch_mean(kl)
 
   # Shared behaviour --------------------------------------------------------
   def sample(self, parameters, num_samples=None, seed=None):

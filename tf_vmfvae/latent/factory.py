@@ -2,12 +2,13 @@
 
 import keras
 
+from tf_vmfvae import config
 from tf_vmfvae.latent.gaussian import GaussianLatent
 from tf_vmfvae.latent.spherical import LEARNED
 from tf_vmfvae.latent.spherical import PowerSphericalLatent
 from tf_vmfvae.latent.spherical import VonMisesFisherLatent
 
-KINDS = ("vmf", "vmf_learned", "power_spherical", "gaussian", "none")
+KINDS = config.LATENT_KINDS
 
 
 def make_latent(kind, latent_dim, concentration=80.0, kl_schedule="constant",

@@ -70,9 +70,13 @@ class GaussianLatent(base.LatentLayer):
   def build(self, input_shape):
     self.mean_dense.build(input_shape)
     self.log_variance_dense.build(input_shape)
-    self.step = self.add_weight(
-        name="step", shape=(), dtype="int64", initializer="zeros",
-        trainable=False, aggregation="only_first_replica")
+    # On-read synchronization: each replica counts its own calls, with no
+    # cross-replica sync inside the forward pass. (An on-write variable's
+    # `assign_add` there merges the replicas mid-step, and under
+    # MirroredStrategy that skewed the KL's loss and halved its gradient.)
+    self.step = keras.Variable(
+        initializer="zeros", shape=(), dtype="int64", trainable=False,
+        synchronization="on_read", aggregation="only_first_replica", name="step")
 
   @property
   def kl_weight(self):
@@ -101,7 +105,7 @@ class GaussianLatent(base.LatentLayer):
 
   def kl_loss(self, parameters, kl):
     del kl  # The floor applies to each dimension's batch-mean KL.
-    per_dim = tf.reduce_mean(self.kl_per_dimension(parameters), axis=0)
+    per_dim = base.batch_mean(self.kl_per_dimension(parameters))
     if self.free_bits > 0.0:
       per_dim = tf.maximum(per_dim, self.free_bits)
     return self.kl_weight * tf.reduce_sum(per_dim)

@@ -23,6 +23,8 @@ LEARNED = "learned"
 class _SphericalLatent(base.LatentLayer):
   """Shared code of the two spherical latents; see the subclasses."""
 
+  is_spherical = True
+
   # Set by subclasses: a tfd class taking (mean_direction, concentration),
   # and its KL to the uniform prior, f(dim, concentration) -> float | tensor.
   _distribution = None
@@ -79,8 +81,10 @@ class _SphericalLatent(base.LatentLayer):
     mean_direction = tf.math.l2_normalize(direction, axis=-1)
     if self.learned:
       raw = tf.cast(self.concentration_dense(inputs), tf.float32)[..., 0]
-      concentration = tf.clip_by_value(
-          tf.math.softplus(raw), self.min_concentration, self.max_concentration)
+      # min + softplus starts inside the range (min + 0.69 at raw = 0), where
+      # the gradient reaches k; only the upper end is clipped.
+      concentration = tf.minimum(self.min_concentration + tf.math.softplus(raw),
+                                 self.max_concentration)
     else:
       concentration = tf.fill(tf.shape(mean_direction)[:-1], self.concentration)
     return {"mean_direction": mean_direction, "concentration": concentration}
@@ -136,7 +140,7 @@ class VonMisesFisherLatent(_SphericalLatent):
     latent_dim: int >= 2. Dimension d of z (z lies on S^{d-1} in R^d).
     concentration: float > 0, the fixed k (paper: 80 for the Inputless
       PTB decoder, 35 for the Standard one, 100 for NVDM d=25), or
-      "learned": k = clip(softplus(Dense(h)), min_concentration,
+      "learned": k = min(min_concentration + softplus(Dense(h)),
       max_concentration) per example, with a KL differentiable in k.
     min_concentration, max_concentration: floats, the clipping range of a
       learned k. Unused with a fixed k.

@@ -4,8 +4,9 @@ import keras
 import tensorflow as tf
 
 from tf_vmfvae import latent as latent_lib
+from tf_vmfvae.models import layers
 
-NVDM_LATENTS = ("vmf", "vmf_learned", "power_spherical", "gaussian")
+NVDM_LATENTS = tuple(k for k in latent_lib.KINDS if k != "none")
 
 
 @keras.saving.register_keras_serializable(package="tf_vmfvae")
@@ -26,7 +27,7 @@ class BagOfWordsReconstruction(keras.layers.Layer):
 
   def call(self, counts, logits):
     nll = bag_of_words_nll(counts, logits)
-    self.add_loss(tf.reduce_mean(nll))
+    self.add_loss(latent_lib.batch_mean(nll))
     self.recon_tracker.update_state(nll)
     return logits
 
@@ -106,7 +107,8 @@ class NVDM(keras.Model):
     counts = keras.Input((vocabulary_size,), name="counts")
     x = counts
     for i in range(encoder_layers):
-      x = keras.layers.Dropout(dropout, seed=seed, name=f"encoder_dropout_{i}")(x)
+      x = keras.layers.Dropout(dropout, seed=layers.stream_seed(seed, 1 + i),
+                               name=f"encoder_dropout_{i}")(x)
       x = keras.layers.Dense(hidden_dim, activation="tanh", name=f"encoder_{i}")(x)
     encoder = keras.Model(counts, {"features": x}, name="encoder")
 

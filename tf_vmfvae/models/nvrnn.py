@@ -6,6 +6,7 @@ import tensorflow as tf
 from tf_vmfvae import latent as latent_lib
 from tf_vmfvae.data import text
 from tf_vmfvae.models import layers
+from tf_vmfvae.models import lstm as lstm_lib
 
 DECODER_MODES = ("standard", "inputless")
 
@@ -55,7 +56,7 @@ class NVRNN(keras.Model):
       projected to `embedding_dim` and scored against the input embeddings
       (Press & Wolf 2017; Inan et al. 2017), plus a bias: 4x fewer softmax
       FLOPs at the paper's sizes (100 vs 400), 3M fewer parameters.
-    seed: int or None, seeds the sampler and dropouts.
+    seed: int or None, seeds the sampler and, one stream each, the dropouts.
     **kwargs: `keras.Model` arguments (name, dtype).
 
   Inputs: a dict with "tokens" [B, T] (w1 .. wn <eos>), "decoder_tokens"
@@ -98,7 +99,7 @@ class NVRNN(keras.Model):
     _check(latent in latent_lib.KINDS, "latent", latent, f"one of {list(latent_lib.KINDS)}")
 
     # === Layers ===
-    embedding_class = (keras.layers.ReversibleEmbedding if tie_embeddings
+    embedding_class = (layers.TiedEmbedding if tie_embeddings
                        else keras.layers.Embedding)
     embedding = embedding_class(vocabulary_size, embedding_dim, mask_zero=True,
                                 name="embedding")
@@ -106,7 +107,8 @@ class NVRNN(keras.Model):
         latent, latent_dim, concentration=concentration, kl_schedule=kl_schedule,
         free_bits=free_bits, min_concentration=min_concentration,
         max_concentration=max_concentration, seed=seed)
-    word_dropout_layer = (layers.WordDropout(word_dropout, unk_id=text.UNK_ID, seed=seed,
+    word_dropout_layer = (layers.WordDropout(word_dropout, unk_id=text.UNK_ID,
+                                             seed=layers.stream_seed(seed, 4),
                                              name="word_dropout")
                           if word_dropout > 0 and decoder_mode == "standard" else None)
     label_embedding = (keras.layers.Embedding(num_labels, label_dim, name="label_embedding")
@@ -117,10 +119,11 @@ class NVRNN(keras.Model):
     embedded = embedding(tokens)
     encoder_outputs = {}
     if latent_layer is not None:
-      x = keras.layers.Dropout(dropout, seed=seed, name="encoder_dropout")(embedded)
+      x = keras.layers.Dropout(dropout, seed=layers.stream_seed(seed, 1),
+                               name="encoder_dropout")(embedded)
       for i in range(encoder_layers):
         last = i == encoder_layers - 1
-        lstm = keras.layers.LSTM(hidden_dim, return_sequences=not last,
+        lstm = lstm_lib.FusedLSTM(hidden_dim, return_sequences=not last,
                                  name=f"encoder_lstm_{i}")
         if bidirectional:
           lstm = keras.layers.Bidirectional(lstm, name=f"encoder_bilstm_{i}")
@@ -152,7 +155,8 @@ class NVRNN(keras.Model):
       if word_dropout_layer is not None:
         previous = word_dropout_layer(previous)
       previous = embedding(previous)
-      previous = keras.layers.Dropout(dropout, seed=seed, name="decoder_dropout")(previous)
+      previous = keras.layers.Dropout(dropout, seed=layers.stream_seed(seed, 2),
+                                        name="decoder_dropout")(previous)
       steps.insert(0, previous)
     step_inputs = (steps[0] if len(steps) == 1
                    else keras.layers.Concatenate(name="step_inputs")(steps))
@@ -160,9 +164,10 @@ class NVRNN(keras.Model):
     if latent_layer is not None:
       initial_state = [keras.layers.Dense(hidden_dim, name="initial_h")(decoder_inputs["z"]),
                        keras.layers.Dense(hidden_dim, name="initial_c")(decoder_inputs["z"])]
-    hidden = keras.layers.LSTM(hidden_dim, return_sequences=True, name="decoder_lstm")(
+    hidden = lstm_lib.FusedLSTM(hidden_dim, return_sequences=True, name="decoder_lstm")(
         step_inputs, initial_state=initial_state)
-    hidden = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")(hidden)
+    hidden = keras.layers.Dropout(dropout, seed=layers.stream_seed(seed, 3),
+                                name="output_dropout")(hidden)
     if tie_embeddings:
       projected = keras.layers.Dense(embedding_dim, name="output_projection")(hidden)
       logits = layers.Bias(name="logits")(embedding(projected, reverse=True))

@@ -1,0 +1,109 @@
+"""Training and evaluation throughput against the machine's measured roofline.
+
+Usage:
+  TF_VMFVAE_DATA_DIR=../shared/data python bench/throughput.py [--steps 60]
+      [--configs ptb:32,ptb:64,ptb:128,ptb_paper:20] [--skip_nvdm] [--skip_iw]
+
+In one run: the fp32 matmul roofline (2048^2, and the batch-20 recurrent
+matmul 20x400 x 400x1600); then, for each `flagfile:batch_size`, the
+trainer's own training step (`train_lib`'s strategy, model, optimizer and
+epoch dataset, through `Model.fit`) on PTB: tokens/s (non-padding targets,
+<eos> included), achieved matmul GFLOP/s (every LSTM, projection and
+softmax matmul, forward and backward) and that as a fraction of the
+roofline; NVDM on 20 Newsgroups (configs/20news.flags): documents/s; and
+the evaluator's importance-weighted decoding (K samples per sentence):
+token-samples/s. Prints measured figures only; asserts nothing.
+"""
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-order
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-order
+
+from tf_vmfvae import evaluate_lib  # pylint: disable=g-import-not-at-top
+from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
+from tf_vmfvae import train  # pylint: disable=g-import-not-at-top
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def experiment_from_flagfile(name, **train_overrides):
+  """The ExperimentConfig `python -m tf_vmfvae.train --flagfile=...` would build."""
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(["bench", f"--flagfile={ROOT / 'configs' / (name + '.flags')}",
+               "--model_dir=unused"])
+  experiment = train.experiment_from_flags()
+  return dataclasses.replace(
+      experiment, train=dataclasses.replace(experiment.train, **train_overrides))
+
+
+def bench_nvrnn(name, batch_size, splits, steps, roofline):
+  experiment = experiment_from_flagfile(name, batch_size=batch_size)
+  result = common.time_training_steps(experiment, splits, steps=steps)
+  tokens_per_second = result["tokens"] / result["seconds"]
+  flops = common.nvrnn_flops_per_token(result["model"]) * tokens_per_second
+  print(f"{name + '.flags':>17} batch {batch_size:4d}: {tokens_per_second:7.0f} tokens/s  "
+        f"{result['steps'] / result['seconds']:5.2f} steps/s  {flops / 1e9:6.1f} GFLOP/s "
+        f"= {common.percent(flops / 1e9, roofline)} of the roofline  "
+        f"({common.nvrnn_flops_per_token(result['model']) / 1e6:.1f} MFLOP/token)",
+        flush=True)
+  return result
+
+
+def bench_iw(model, splits, num_samples=50, batches=4, batch_size=50):
+  """Token-samples/s of the evaluator's importance-weighted decoding."""
+  evaluator = evaluate_lib.Evaluator(model, num_samples, num_samples)
+  dataset = splits.dataset("train", batch_size).take(batches + 1)
+  timed = tokens = 0.0
+  for i, batch in enumerate(dataset):
+    start = tf.timestamp()
+    evaluator.iw_nll(batch).numpy()
+    if i:  # The first batch traces.
+      timed += float(tf.timestamp() - start)
+      tokens += float(tf.math.count_nonzero(batch["tokens"])) * num_samples
+  return tokens / timed
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--configs", default="ptb:32,ptb:64,ptb:128,ptb_paper:20",
+                      help="Comma-separated flagfile:batch_size pairs (configs/<flagfile>.flags).")
+  parser.add_argument("--steps", type=int, default=60, help="Timed steps per configuration.")
+  parser.add_argument("--skip_nvdm", action="store_true")
+  parser.add_argument("--skip_iw", action="store_true")
+  args = parser.parse_args()
+
+  large, recurrent = common.roofline()
+  print(f"tf {tf.__version__}, {os.cpu_count()} CPUs. Roofline: fp32 matmul 2048^2 "
+        f"{large:.0f} GFLOP/s; recurrent 20x400 x 400x1600 {recurrent:.0f} GFLOP/s.",
+        flush=True)
+  splits = runs.load_data(experiment_from_flagfile("ptb"), splits=["train"])
+  last = None
+  for item in args.configs.split(","):
+    name, batch_size = item.split(":")
+    last = bench_nvrnn(name, int(batch_size), splits, args.steps, large)
+  if not args.skip_iw:
+    rate = bench_iw(last["model"], splits)
+    print(f"importance-weighted decoding (K=50, 50 sentences a batch, last model): "
+          f"{rate:.0f} token-samples/s; the PTB test set (82,430 tokens) at K=500: "
+          f"{82430 * 500 / rate / 60:.0f} min", flush=True)
+  if not args.skip_nvdm:
+    experiment = experiment_from_flagfile("20news")
+    documents = runs.load_data(experiment, splits=["train"])
+    result = common.time_training_steps(experiment, documents, steps=args.steps)
+    flops = common.nvdm_flops_per_document(result["model"], len(documents.vocabulary))
+    rate = result["examples"] / result["seconds"]
+    print(f"{'20news.flags':>17} batch {experiment.train.batch_size:4d}: {rate:7.0f} "
+          f"documents/s  {flops * rate / 1e9:6.1f} GFLOP/s = "
+          f"{common.percent(flops * rate / 1e9, large)} of the roofline", flush=True)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,77 @@
+"""A run's validation perplexity against wall-clock time: CSV and PNG.
+
+Usage:
+  TF_VMFVAE_DATA_DIR=../shared/data python bench/time_to_quality.py \
+      --model_dir runs/ptb_vmf --output docs/figures/ptb_time_to_quality
+
+Reads the run's state.json (one point per completed epoch: the trainer's
+own clock, cumulative over resumes) and writes <output>.csv and <output>.png:
+validation NLL per sentence and perplexity exp(sum NLL / tokens incl.
+<eos>) against elapsed minutes. Prints when the run first came within 1 %
+of its best validation NLL.
+"""
+
+import argparse
+import csv
+import math
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def curve(model_dir):
+  """Rows (epoch, elapsed_s, val_nll, val_ppl, train_tokens_per_second)."""
+  experiment = runs.load_config(model_dir)
+  state = runs.load_state(model_dir)
+  if experiment is None or state is None:
+    raise SystemExit(f"No run with a completed epoch in {model_dir}.")
+  splits = runs.load_data(experiment, model_dir, splits=["valid"])
+  sentences, tokens = splits.num_examples("valid"), splits.num_tokens("valid")
+  rows, elapsed = [], 0.0
+  for logs in state["history"]:
+    elapsed += logs["seconds"]
+    rows.append((logs["epoch"], elapsed, logs["val_nll"],
+                 math.exp(logs["val_nll"] * sentences / tokens),
+                 logs.get("train_tokens_per_second", float("nan"))))
+  return rows
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model_dir", required=True)
+  parser.add_argument("--output", required=True, help="Path without extension.")
+  args = parser.parse_args()
+  rows = curve(args.model_dir)
+  output = pathlib.Path(args.output)
+  output.parent.mkdir(parents=True, exist_ok=True)
+  with open(output.with_suffix(".csv"), "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["epoch", "elapsed_seconds", "val_nll", "val_ppl",
+                     "train_tokens_per_second"])
+    writer.writerows(rows)
+
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  minutes = [r[1] / 60 for r in rows]
+  figure, axis = pyplot.subplots(figsize=(6, 3.5))
+  axis.plot(minutes, [r[3] for r in rows], marker="o", markersize=3)
+  axis.set_xlabel("wall-clock minutes (trainer's clock)")
+  axis.set_ylabel("validation perplexity (ELBO)")
+  axis.set_title(f"{pathlib.Path(args.model_dir).name}: validation PPL vs time")
+  axis.grid(alpha=0.3)
+  figure.tight_layout()
+  figure.savefig(output.with_suffix(".png"), dpi=120)
+
+  best = min(r[2] for r in rows)
+  within = next(r for r in rows if r[2] <= best * 1.01)
+  print(f"{len(rows)} epochs in {rows[-1][1] / 60:.1f} min; best validation NLL {best:.2f} "
+        f"(PPL {min(r[3] for r in rows):.1f}); within 1 % of it at epoch {within[0]}, "
+        f"{within[1] / 60:.1f} min. Wrote {output.with_suffix('.csv')} and .png")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,118 @@
+"""Trainer rules that need no corpus: plateau/early stopping, shuffle order per
+epoch, who writes under multi-worker training, refused resumes."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_vmfvae import config
+from tf_vmfvae import data
+from tf_vmfvae import train_lib
+from tf_vmfvae.data import text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_plateau(curve, **train):
+  tc = config.TrainConfig(learning_rate=1.0, **train)
+  state = {"epoch": 0, "best_val_nll": math.inf, "best_epoch": 0, "bad_epochs": 0,
+           "learning_rate": 1.0, "stopped": None}
+  rates = []
+  for nll in curve:
+    state["epoch"] += 1
+    train_lib.apply_plateau_rule(state, nll, tc)
+    rates.append(state["learning_rate"])
+    if state["stopped"]:
+      break
+  return state, rates
+
+
+def test_early_stopping_counts_consecutive_bad_epochs_only():
+  # Bad epochs 2, 4 and 6 are each followed by an improvement: a run that
+  # keeps improving must not stop, whatever the total of bad epochs.
+  state, _ = _run_plateau([10, 11, 9, 9.5, 8, 8.5, 7, 6], lr_decay=1.0, max_bad_epochs=2)
+  assert state["stopped"] is None and state["best_epoch"] == 8
+  # Two bad epochs in a row stop it.
+  state, _ = _run_plateau([10, 9, 9.5, 9.2, 1.0], lr_decay=1.0, max_bad_epochs=2)
+  assert state["stopped"] == "2 epochs without validation improvement"
+  assert state["epoch"] == 4 and state["best_epoch"] == 2
+
+
+def test_learning_rate_decays_after_each_epoch_without_gain():
+  _, rates = _run_plateau([10, 11, 12, 9, 9.1], lr_decay=2.0, max_bad_epochs=None)
+  assert rates == [1.0, 0.5, 0.25, 0.25, 0.125]
+
+
+def _splits(num=200):
+  rng = np.random.default_rng(0)
+  ids = [rng.integers(4, 50, size=n).astype(np.int32) for n in rng.integers(2, 30, size=num)]
+  vocabulary = text.Vocabulary(list(text.SPECIALS) + [f"w{i}" for i in range(46)])
+  return data.SentenceSplits(vocabulary=vocabulary, ids={"train": ids},
+                             labels={"train": None}, stats={})
+
+
+def _order(dataset):
+  return [tuple(t for t in row if t) for batch in dataset
+          for row in batch["tokens"].numpy().tolist()]
+
+
+def test_each_epoch_has_its_own_shuffle_and_a_resume_sees_the_same_one():
+  experiment = config.ExperimentConfig(train=config.TrainConfig(batch_size=16, seed=3))
+  splits = _splits()
+  first, second = (_order(train_lib.epoch_dataset(experiment, splits, e)) for e in (0, 1))
+  assert sorted(first) == sorted(second) and first != second
+  # A resumed run rebuilds epoch 1's dataset from scratch: the same order.
+  assert _order(train_lib.epoch_dataset(experiment, _splits(), 1)) == second
+
+
+def _strategy(task_type, task_id, cluster):
+  resolver = types.SimpleNamespace(
+      task_type=task_type, task_id=task_id,
+      cluster_spec=lambda: tf.train.ClusterSpec(cluster))
+  return types.SimpleNamespace(cluster_resolver=resolver)
+
+
+def test_only_the_chief_writes_under_multi_worker_training():
+  workers = {"worker": ["a:1", "b:1"]}
+  with_chief = {"chief": ["c:1"], "worker": ["a:1", "b:1"]}
+  assert train_lib.is_chief(tf.distribute.OneDeviceStrategy("/cpu:0"))
+  assert train_lib.is_chief(_strategy("worker", 0, workers))
+  assert not train_lib.is_chief(_strategy("worker", 1, workers))
+  assert train_lib.is_chief(_strategy("chief", 0, with_chief))
+  assert not train_lib.is_chief(_strategy("worker", 0, with_chief))
+
+
+def test_a_refused_resume_leaves_the_runs_flags_file_alone(tmp_path):
+  model_dir = tmp_path / "run"
+  model_dir.mkdir()
+  config.ExperimentConfig(model={"latent": "vmf", "concentration": 35.0}).save(
+      model_dir / "config.json")
+  (model_dir / "flags.txt").write_text("--kappa=35\n")
+  result = subprocess.run(
+      [sys.executable, "-m", "tf_vmfvae.train", "--flagfile=configs/smoke.flags",
+       f"--model_dir={model_dir}", "--kappa=50"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode != 0
+  assert "another configuration" in result.stderr
+  assert (model_dir / "flags.txt").read_text() == "--kappa=35\n"
+  assert json.loads((model_dir / "config.json").read_text())["model"]["concentration"] == 35.0
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("mirrored", tf.distribute.MirroredStrategy),
+    ("one_device", tf.distribute.OneDeviceStrategy),
+])
+def test_make_strategy_choices(kind, expected):
+  assert isinstance(train_lib.make_strategy(kind), expected)
+
+
+def test_make_strategy_rejects_unknown_kinds():
+  with pytest.raises(ValueError, match="`strategy` must be one of"):
+    train_lib.make_strategy("tpu")

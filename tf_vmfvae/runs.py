@@ -1,0 +1,170 @@
+"""The run directory: its file layout, writing, loading and listing.
+
+Every binary reads and writes a run through this module; none reaches into
+another's library for a file name.
+
+Layout of a run directory (all plain files, no pickle):
+  config.json                the ExperimentConfig
+  flags.txt                  the flags of the command that trained it
+  vocab.txt                  one token per line, in id order
+  checkpoints/epoch-NNN.keras  the latest completed epoch (model + optimizer)
+  state.json                 epoch, learning rate, best, history; written last
+  best.keras                 the best model on validation
+  metrics.json               final metrics when training ends
+  eval_<split>.json          what `python -m tf_vmfvae.evaluate` measured
+  logs/                      TensorBoard
+
+Every file is written whole or not at all (a temporary file, then an atomic
+rename), so a run killed at any moment resumes from its last state.
+
+Example:
+>>> import tempfile
+>>> run = tempfile.mkdtemp()
+>>> atomic_write_json(pathlib.Path(run) / STATE_FILE, {"epoch": 3})
+>>> load_state(run)["epoch"]
+3
+"""
+
+import json
+import os
+import pathlib
+
+from tf_vmfvae import config as config_lib
+
+CONFIG_FILE = "config.json"
+FLAGS_FILE = "flags.txt"
+VOCAB_FILE = "vocab.txt"
+STATE_FILE = "state.json"
+BEST_MODEL = "best.keras"
+METRICS_FILE = "metrics.json"
+CHECKPOINTS_DIR = "checkpoints"
+LOGS_DIR = "logs"
+
+
+class NoTrainedModelError(FileNotFoundError):
+  """A run directory holds no trained model (yet)."""
+
+
+def checkpoint_name(epoch):
+  """The checkpoint file of a completed epoch, relative to the run directory."""
+  return f"{CHECKPOINTS_DIR}/epoch-{epoch:03d}.keras"
+
+
+def eval_path(model_dir, split):
+  return pathlib.Path(model_dir) / f"eval_{split}.json"
+
+
+def atomic_write(path, text):
+  """Writes `text` to `path` through a temporary file and a rename."""
+  tmp = f"{path}.tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def atomic_write_json(path, value):
+  atomic_write(path, json.dumps(value, indent=2) + "\n")
+
+
+def save_model(model, path):
+  """Saves a Keras model to `path` (.keras) through a temporary file."""
+  tmp = f"{path}.tmp.keras"
+  model.save(tmp)
+  os.replace(tmp, path)
+
+
+def load_config(model_dir):
+  """The run's ExperimentConfig, or None when the directory holds no run."""
+  path = pathlib.Path(model_dir) / CONFIG_FILE
+  return config_lib.ExperimentConfig.load(path) if path.is_file() else None
+
+
+def load_state(model_dir):
+  """The run's state dict (epoch, history, ...), or None before its first epoch."""
+  path = pathlib.Path(model_dir) / STATE_FILE
+  return json.loads(path.read_text()) if path.is_file() else None
+
+
+def load_vocabulary(model_dir, family):
+  """The saved vocabulary: a `Vocabulary` (NVRNN) or `WordList` (NVDM), or None."""
+  from tf_vmfvae.data import documents  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae.data import text  # pylint: disable=g-import-not-at-top
+  path = pathlib.Path(model_dir) / VOCAB_FILE
+  if not path.is_file():
+    return None
+  return (documents.WordList if family == "nvdm" else text.Vocabulary).load(path)
+
+
+def load_data(experiment, model_dir=None, splits=None):
+  """Loads an experiment's corpus (a `SentenceSplits` or `DocumentSplits`).
+
+  A sentence corpus reuses the vocabulary saved in `model_dir`, if any, so
+  a trained model sees the ids it was trained on.
+  """
+  from tf_vmfvae import data  # pylint: disable=g-import-not-at-top
+  if experiment.family == "nvdm":
+    return data.load_document_splits(experiment.data, splits=splits)
+  vocabulary = None if model_dir is None else load_vocabulary(model_dir, "nvrnn")
+  return data.load_sentence_splits(experiment.data, vocabulary=vocabulary, splits=splits)
+
+
+def load_trained(model_dir, checkpoint="best"):
+  """Returns (model, ExperimentConfig) of a trained run directory.
+
+  Args:
+    model_dir: a directory written by `train_lib.train`.
+    checkpoint: "best" (best validation NLL) or "last" (latest epoch).
+
+  Raises:
+    NoTrainedModelError: nothing trained there yet.
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae import models  # pylint: disable=g-import-not-at-top
+  del models  # Imported to register the model classes for loading.
+  model_dir = pathlib.Path(model_dir)
+  path = model_dir / BEST_MODEL
+  if checkpoint == "last":
+    state = load_state(model_dir)
+    path = model_dir / state["checkpoint"] if state else path
+  experiment = load_config(model_dir)
+  if experiment is None or not path.is_file():
+    raise NoTrainedModelError(
+        f"No trained model in {model_dir}: train into it first "
+        "(python -m tf_vmfvae.train --model_dir=...).")
+  model = keras.saving.load_model(path, safe_mode=True, compile=False)
+  return model, experiment
+
+
+def set_num_threads(num_threads):
+  """Caps TensorFlow's intra- and inter-op CPU thread pools (0: TF's default).
+
+  Call before TensorFlow runs anything. One thread each suits several runs
+  sharing a small machine.
+  """
+  if num_threads < 0:
+    raise ValueError(f"`num_threads` must be >= 0, got {num_threads}.")
+  if num_threads:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(num_threads)
+
+
+def list_runs(root):
+  """Summaries of the run directories under `root` (any depth), sorted by path.
+
+  Each: {"model_dir", "family", "dataset", "latent", "epochs", "best_epoch",
+  "best_val_nll", "finished"}.
+  """
+  runs = []
+  for config_path in sorted(pathlib.Path(root).rglob(CONFIG_FILE)):
+    model_dir = config_path.parent
+    experiment = load_config(model_dir)
+    state = load_state(model_dir) or {}
+    runs.append({
+        "model_dir": str(model_dir), "family": experiment.family,
+        "dataset": experiment.data.dataset, "latent": experiment.model.get("latent"),
+        "epochs": state.get("epoch", 0), "best_epoch": state.get("best_epoch"),
+        "best_val_nll": state.get("best_val_nll"),
+        "finished": (model_dir / METRICS_FILE).is_file(),
+    })
+  return runs
