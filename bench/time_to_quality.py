@@ -22,8 +22,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-def curve(model_dir):
-  """Rows (epoch, elapsed_s, val_nll, val_ppl, train_tokens_per_second)."""
+def curve(model_dir, paused=None):
+  """Rows (epoch, elapsed_s, val_nll, val_ppl, train_tokens_per_second).
+
+  `paused`: {epoch: seconds} the process was stopped during that epoch.
+  """
+  paused = paused or {}
   experiment = runs.load_config(model_dir)
   state = runs.load_state(model_dir)
   if experiment is None or state is None:
@@ -32,7 +36,7 @@ def curve(model_dir):
   sentences, tokens = splits.num_examples("valid"), splits.num_tokens("valid")
   rows, elapsed = [], 0.0
   for logs in state["history"]:
-    elapsed += logs["seconds"]
+    elapsed += logs["seconds"] - paused.get(logs["epoch"], 0.0)
     rows.append((logs["epoch"], elapsed, logs["val_nll"],
                  math.exp(logs["val_nll"] * sentences / tokens),
                  logs.get("train_tokens_per_second", float("nan"))))
@@ -43,8 +47,13 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model_dir", required=True)
   parser.add_argument("--output", required=True, help="Path without extension.")
+  parser.add_argument("--paused", default="",
+                      help="EPOCH=SECONDS,...: time the process was stopped (kill -STOP) "
+                      "during an epoch, taken off the clock from that epoch on.")
   args = parser.parse_args()
-  rows = curve(args.model_dir)
+  paused = {int(e): float(s) for e, s in
+            (item.split("=") for item in args.paused.split(",") if item)}
+  rows = curve(args.model_dir, paused)
   output = pathlib.Path(args.output)
   output.parent.mkdir(parents=True, exist_ok=True)
   with open(output.with_suffix(".csv"), "w", newline="") as f:

@@ -11,7 +11,6 @@ import pytest
 
 from tf_vmfvae import config
 from tf_vmfvae import evaluate_lib
-from tf_vmfvae import runs
 from tf_vmfvae import train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,75 +112,3 @@ def test_smoke_flags_train_then_evaluate_end_to_end(tmp_path):
   assert "NLL (ELBO) per sentence" in evaluate.stdout
   result = json.load(open(os.path.join(model_dir, "eval_test.json")))
   assert result["examples"] == 100 and result["iw_nll"] <= result["nll"] + 1e-3
-
-
-def test_set_num_threads_caps_both_pools_and_rejects_negatives():
-  with pytest.raises(ValueError, match="`num_threads` must be >= 0, got -1"):
-    runs.set_num_threads(-1)
-  # TensorFlow's pools can only be set before it runs anything: a fresh process.
-  code = ("from tf_vmfvae import runs; import tensorflow as tf; "
-          "runs.set_num_threads(1); "
-          "print(tf.config.threading.get_intra_op_parallelism_threads(), "
-          "tf.config.threading.get_inter_op_parallelism_threads())")
-  run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
-  assert run.returncode == 0, run.stderr[-3000:]
-  assert run.stdout.split() == ["1", "1"]
-
-
-def test_missing_data_dir_fails_with_clear_message(tmp_path):
-  run = _run("tf_vmfvae.train", "--flagfile=configs/smoke.flags",
-             f"--model_dir={tmp_path / 'm'}", f"--data_dir={tmp_path / 'nowhere'}")
-  assert run.returncode != 0
-  assert "does not hold the ptb files" in run.stderr
-
-
-def test_label_conditioned_training_on_a_yelp_fixture(tmp_path, mirrored_strategy):
-  """Yelp is not available here: a fixture in its format (`label w1 ... wn`)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  words = [f"w{i}" for i in range(40)]
-  folder = tmp_path / "yelp"
-  folder.mkdir()
-  for split, num in (("train", 120), ("valid", 30), ("test", 30)):
-    lines = []
-    for _ in range(num):
-      label = int(rng.integers(0, 5))
-      # The rating shows in the words, so the label embedding can help.
-      review = [f"star{label}"] + list(rng.choice(words, size=rng.integers(3, 60)))
-      lines.append(" ".join([str(label)] + review))
-    (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
-  experiment = config.ExperimentConfig(
-      data=config.DataConfig(dataset="yelp", data_dir=str(folder), max_len=50),
-      model=dict(latent="vmf", concentration=20.0, embedding_dim=8, hidden_dim=16,
-                 latent_dim=4, label_dim=6),
-      train=config.TrainConfig(optimizer="adam", learning_rate=0.01, batch_size=16, epochs=2))
-  train_lib.train(experiment, tmp_path / "model", strategy=mirrored_strategy, verbose=0)
-  model, _ = runs.load_trained(tmp_path / "model")
-  assert model.num_labels == 5 and model.label_dim == 6
-  metrics = evaluate_lib.evaluate(tmp_path / "model", split="test", num_importance_samples=5,
-                                  batch_size=10, progress=False)
-  assert metrics["examples"] == 30 and metrics["iw_nll"] <= metrics["nll"] + 1e-3
-  stats = json.loads((tmp_path / "model" / "metrics.json").read_text())
-  assert stats["epochs"] == 2
-
-
-def test_validation_uses_fixed_latent_draws_and_leaves_training_draws_alone():
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from tf_vmfvae import data  # pylint: disable=g-import-not-at-top
-  from tf_vmfvae.models import NVRNN  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  ids = [rng.integers(4, 40, size=n).astype(np.int32) for n in rng.integers(2, 12, size=64)]
-  dataset = data.sentence_dataset(ids, batch_size=16)
-  model = NVRNN(vocabulary_size=40, embedding_dim=8, hidden_dim=16, latent_dim=4,
-                concentration=5.0, seed=1)
-  model.compile(optimizer="adam")
-  # Without the callback two validations draw different z: the ELBO differs.
-  plain = [model.evaluate(dataset, verbose=0, return_dict=True)["loss"] for _ in range(2)]
-  assert plain[0] != plain[1]
-  callback = train_lib.FixedValidationSeed(model, seed=0)
-  before = model.latent.seed_generator.state.numpy()
-  fixed = [model.evaluate(dataset, verbose=0, return_dict=True, callbacks=[callback])["loss"]
-           for _ in range(2)]
-  assert fixed[0] == fixed[1]
-  np.testing.assert_array_equal(model.latent.seed_generator.state.numpy(), before)

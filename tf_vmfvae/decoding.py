@@ -19,43 +19,19 @@ from tf_vmfvae.data import text
 
 
 class _StepDecoder:
-  """One decoder step of an NVRNN, from the layers of its `decoder` model."""
+  """An NVRNN's step API bound to one batch's conditioning."""
 
   def __init__(self, model, z, bow=None, label=None):
     self.model = model
-    decoder = model.decoder
-    self.cell = decoder.get_layer("decoder_lstm").cell
-    self.embedding = (decoder.get_layer("embedding")
-                      if model.decoder_mode == "standard" else None)
-    parts = []
-    if model.latent is not None:
-      parts.append(tf.convert_to_tensor(z, tf.float32))
-    if model.bow_conditioned:
-      parts.append(tf.convert_to_tensor(bow, tf.float32))
-    if model.num_labels:
-      parts.append(decoder.get_layer("label_embedding")(label))
-    self.batch_size = tf.shape(parts[0])[0] if parts else None
-    self.conditioning = tf.concat(parts, axis=-1) if parts else None
+    self.z = z
+    self.conditioning = model.decoder_conditioning(z, bow=bow, label=label)
 
   def initial_state(self, batch_size):
-    if self.model.latent is None:
-      zeros = tf.zeros([batch_size, self.model.hidden_dim])
-      return [zeros, zeros]
-    z = self.conditioning[:, :self.model.latent_dim]
-    return [self.model.decoder.get_layer("initial_h")(z),
-            self.model.decoder.get_layer("initial_c")(z)]
+    return self.model.decoder_initial_state(self.z, batch_size)
 
   def step(self, previous, state, conditioning):
     """previous ids [N], state [h, c] [N, H], conditioning [N, C] -> logits, state."""
-    inputs = []
-    if self.embedding is not None:
-      inputs.append(self.embedding(previous))
-    if conditioning is not None:
-      inputs.append(conditioning)
-    else:
-      inputs.append(tf.ones([tf.shape(previous)[0], 1]))
-    output, state = self.cell(tf.concat(inputs, axis=-1), state, training=False)
-    return tf.cast(self.model.output_logits(output), tf.float32), list(state)
+    return self.model.decoder_step(previous, state, conditioning)
 
 
 def _batch_size(z, label, batch_size):

@@ -115,9 +115,9 @@ class NVRNNServing(tf.Module):
     return {k: v[:-1] for k, v in outputs.items()}
 
   def conditioning(self, batch):
-    bow = (self.model.encoder(batch["tokens"])["bow"] if self.model.bow_conditioned
-           else None)
-    return bow, batch.get("label")
+    """(bow or None, label or None) of a batch, as the decoders take them."""
+    conditioning = self.model.batch_conditioning(batch)
+    return conditioning.get("bow"), conditioning.get("label")
 
   # -- Endpoints ---------------------------------------------------------------
   def encode(self, sentences, labels=None):

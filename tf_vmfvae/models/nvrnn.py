@@ -11,6 +11,11 @@ from tf_vmfvae.models import lstm as lstm_lib
 DECODER_MODES = ("standard", "inputless")
 
 
+def _conditioning_parts(z, bow, label_vector):
+  """What the decoder is fed at every step besides the previous word, in order."""
+  return [part for part in (z, bow, label_vector) if part is not None]
+
+
 def _check(condition, name, value, requirement):
   if not condition:
     raise ValueError(f"`{name}` must be {requirement}, got {value!r}.")
@@ -137,16 +142,15 @@ class NVRNN(keras.Model):
     # === Decoder: decoder tokens, z, conditioning -> logits ===
     decoder_tokens = keras.Input((None,), dtype="int32", name="decoder_tokens")
     decoder_inputs = {"decoder_tokens": decoder_tokens}
-    conditioning = []
     if latent_layer is not None:
       decoder_inputs["z"] = keras.Input((latent_dim,), name="z")
-      conditioning.append(decoder_inputs["z"])
     if bow_conditioned:
       decoder_inputs["bow"] = keras.Input((embedding_dim,), name="bow")
-      conditioning.append(decoder_inputs["bow"])
     if num_labels:
       decoder_inputs["label"] = keras.Input((), dtype="int32", name="label")
-      conditioning.append(label_embedding(decoder_inputs["label"]))
+    conditioning = _conditioning_parts(
+        decoder_inputs.get("z"), decoder_inputs.get("bow"),
+        label_embedding(decoder_inputs["label"]) if num_labels else None)
     vector = (None if not conditioning else conditioning[0] if len(conditioning) == 1
               else keras.layers.Concatenate(name="conditioning")(conditioning))
     steps = [layers.TileOverTime(name="tile_conditioning")(decoder_tokens, vector)]
@@ -161,18 +165,23 @@ class NVRNN(keras.Model):
     step_inputs = (steps[0] if len(steps) == 1
                    else keras.layers.Concatenate(name="step_inputs")(steps))
     initial_state = None
+    initial_h = initial_c = None
     if latent_layer is not None:
-      initial_state = [keras.layers.Dense(hidden_dim, name="initial_h")(decoder_inputs["z"]),
-                       keras.layers.Dense(hidden_dim, name="initial_c")(decoder_inputs["z"])]
-    hidden = lstm_lib.FusedLSTM(hidden_dim, return_sequences=True, name="decoder_lstm")(
-        step_inputs, initial_state=initial_state)
+      initial_h = keras.layers.Dense(hidden_dim, name="initial_h")
+      initial_c = keras.layers.Dense(hidden_dim, name="initial_c")
+      initial_state = [initial_h(decoder_inputs["z"]), initial_c(decoder_inputs["z"])]
+    decoder_lstm = lstm_lib.FusedLSTM(hidden_dim, return_sequences=True, name="decoder_lstm")
+    hidden = decoder_lstm(step_inputs, initial_state=initial_state)
     hidden = keras.layers.Dropout(dropout, seed=layers.stream_seed(seed, 3),
                                 name="output_dropout")(hidden)
+    output_projection = (keras.layers.Dense(embedding_dim, name="output_projection")
+                         if tie_embeddings else None)
     if tie_embeddings:
-      projected = keras.layers.Dense(embedding_dim, name="output_projection")(hidden)
-      logits = layers.Bias(name="logits")(embedding(projected, reverse=True))
+      output_bias = layers.Bias(name="logits")
+      logits = output_bias(embedding(output_projection(hidden), reverse=True))
     else:
-      logits = keras.layers.Dense(vocabulary_size, name="logits")(hidden)
+      output_bias = keras.layers.Dense(vocabulary_size, name="logits")
+      logits = output_bias(hidden)
     decoder = keras.Model(decoder_inputs, logits, name="decoder")
 
     # === Functional model ===
@@ -212,6 +221,12 @@ class NVRNN(keras.Model):
     self.encoder = encoder
     self.latent = latent_layer
     self.decoder = decoder
+    # The decoder's layers, for the step API.
+    self._step_layers = {
+        "embedding": embedding, "label_embedding": label_embedding,
+        "initial_h": initial_h, "initial_c": initial_c, "cell": decoder_lstm.cell,
+        "output_projection": output_projection, "logits": output_bias,
+    }
 
   # Analysis API shared with NVDM (used by the evaluator).
   def encode_features(self, batch, training=False):
@@ -229,26 +244,90 @@ class NVRNN(keras.Model):
     """Tokens per sentence, <eos> included."""
     return tf.math.count_nonzero(batch["tokens"], axis=-1, dtype=tf.float32)
 
-  def output_logits(self, hidden):
-    """Next-word logits [..., V] from decoder LSTM outputs [..., hidden_dim].
+  # Step API: the decoder one word at a time (decoding, serving). The same
+  # layers as the decoder's graph; cf. keras-hub's `call_with_cache`.
+  def batch_conditioning(self, batch):
+    """The decoder's conditioning other than z that a batch carries.
 
-    The decoder's last layers, for step-by-step decoding.
+    Returns:
+      {"bow": [B, embedding_dim] (NVRNN-BoW), "label": [B] (labelled
+      models)}, only the keys the model uses.
     """
-    if not self.tie_embeddings:
-      return self.decoder.get_layer("logits")(hidden)
-    projected = self.decoder.get_layer("output_projection")(hidden)
-    scores = self.decoder.get_layer("embedding")(projected, reverse=True)
-    return self.decoder.get_layer("logits")(scores)
+    conditioning = {}
+    if self.bow_conditioned:
+      conditioning["bow"] = self.encoder(batch["tokens"])["bow"]
+    if self.num_labels:
+      conditioning["label"] = batch["label"]
+    return conditioning
+
+  def decoder_conditioning(self, z=None, bow=None, label=None):
+    """The vector fed at every decoder step besides the previous word.
+
+    Args:
+      z: [B, latent_dim] (None for the RNNLM).
+      bow: [B, embedding_dim], NVRNN-BoW only.
+      label: int [B], labelled models only.
+
+    Returns:
+      float32 [B, C] (z, then the BoW vector, then the label embedding), or
+      None when the decoder is conditioned on nothing.
+    """
+    label_vector = (self._step_layers["label_embedding"](label) if self.num_labels
+                    else None)
+    parts = _conditioning_parts(
+        None if self.latent is None else tf.convert_to_tensor(z, tf.float32),
+        bow if self.bow_conditioned else None, label_vector)
+    return tf.concat([tf.cast(p, tf.float32) for p in parts], axis=-1) if parts else None
+
+  def decoder_initial_state(self, z, batch_size):
+    """[h, c], each [B, hidden_dim]: linear maps of z, zeros for the RNNLM."""
+    if self.latent is None:
+      zeros = tf.zeros([batch_size, self.hidden_dim])
+      return [zeros, zeros]
+    z = tf.convert_to_tensor(z, tf.float32)
+    return [self._step_layers["initial_h"](z), self._step_layers["initial_c"](z)]
+
+  def decoder_step(self, previous, state, conditioning):
+    """One decoder step.
+
+    Args:
+      previous: int [N], the previous word (<bos> first).
+      state: [h, c], each [N, hidden_dim].
+      conditioning: [N, C] from `decoder_conditioning`, or None.
+
+    Returns:
+      (next-word logits float32 [N, V], new [h, c]).
+
+    Example:
+    >>> model = NVRNN(vocabulary_size=30, embedding_dim=8, hidden_dim=16, latent_dim=4)
+    >>> z = tf.ones([2, 4]) / 2.0
+    >>> state = model.decoder_initial_state(z, 2)
+    >>> logits, state = model.decoder_step(tf.fill([2], 2), state,
+    ...                                    model.decoder_conditioning(z))
+    >>> logits.shape
+    TensorShape([2, 30])
+    """
+    inputs = []
+    if self.decoder_mode == "standard":
+      inputs.append(self._step_layers["embedding"](previous))
+    inputs.append(conditioning if conditioning is not None
+                  else tf.ones([tf.shape(previous)[0], 1]))
+    output, state = self._step_layers["cell"](tf.concat(inputs, axis=-1), state,
+                                              training=False)
+    return tf.cast(self.output_logits(output), tf.float32), list(state)
+
+  def output_logits(self, hidden):
+    """Next-word logits [..., V] from decoder LSTM outputs [..., hidden_dim]."""
+    if self.tie_embeddings:
+      projected = self._step_layers["output_projection"](hidden)
+      hidden = self._step_layers["embedding"](projected, reverse=True)
+    return self._step_layers["logits"](hidden)
 
   def decoder_inputs(self, batch, z):
     """The decoder's input dict for a batch and latent codes z ([B, d] or None)."""
-    inputs = {"decoder_tokens": batch["decoder_tokens"]}
+    inputs = {"decoder_tokens": batch["decoder_tokens"], **self.batch_conditioning(batch)}
     if self.latent is not None:
       inputs["z"] = z
-    if self.bow_conditioned:
-      inputs["bow"] = self.encoder(batch["tokens"])["bow"]
-    if self.num_labels:
-      inputs["label"] = batch["label"]
     return inputs
 
   def get_config(self):
