@@ -15,6 +15,8 @@ from tf_vmfvae import export_lib
 from tf_vmfvae import generate_lib
 from tf_vmfvae import train_lib
 
+import rest_server  # pylint: disable=g-bad-import-order  (tests/rest_server.py)
+
 pytestmark = pytest.mark.skipif(not os.environ.get("TF_VMFVAE_DATA_DIR"),
                                 reason="needs TF_VMFVAE_DATA_DIR (../shared/data)")
 
@@ -170,21 +172,37 @@ def test_saved_model_cli_runs_every_signature(nvrnn_export):
 
 
 def test_tf_serving_rest_and_grpc_requests_match_the_signatures(nvrnn_export):
-  from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
   _, _, path = nvrnn_export
   signatures = tf.saved_model.load(str(path)).signatures
+  with rest_server.serve(path, "nvrnn") as url:
+    _check_requests(signatures, url)
+
+
+def _check_requests(signatures, url):
+  from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
   for name, kwargs in NVRNN_CALLS.items():
     specs = signatures[name].structured_input_signature[1]
-    # REST: row format for batched inputs, columnar "inputs" for scalars.
+    # REST, over HTTP to a handler that decodes bodies as TF Serving's REST
+    # API specifies: row format for batched inputs, columnar for scalars.
     batched = all(spec.shape.rank == 1 for spec in specs.values())
-    if batched:
-      (key, values), = kwargs.items()
-      rest = {"signature_name": name, "instances": values}
-      assert set(specs) == {key}
+    rest = ({"signature_name": name, "instances": next(iter(kwargs.values()))} if batched
+            else {"signature_name": name, "inputs": kwargs})
+    status, answer = rest_server.post(url, rest)
+    assert status == 200, answer
+    direct = signatures[name](**{k: tf.constant(v, specs[k].dtype) for k, v in kwargs.items()})
+    expected = {k: rest_server.to_json(v) for k, v in direct.items()}
+    if batched:  # One prediction per row: a value, or an object of the outputs.
+      rows = answer["predictions"]
+      served = ({k: [row[k] for row in rows] for k in expected} if len(expected) > 1
+                else {next(iter(expected)): rows})
     else:
-      rest = {"signature_name": name, "inputs": kwargs}
-      assert set(rest["inputs"]) == set(specs)
-    json.dumps(rest)  # A valid JSON body.
+      served = answer["outputs"] if len(expected) > 1 else {next(iter(expected)): answer["outputs"]}
+    assert set(served) == set(expected), name
+    for key, value in expected.items():
+      if direct[key].dtype == tf.string:
+        assert served[key] == value, (name, key)
+      else:
+        np.testing.assert_allclose(served[key], value, rtol=1e-6, atol=1e-6, err_msg=name)
     # gRPC: a PredictRequest whose tensors match the signature's dtypes and ranks.
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "nvrnn"

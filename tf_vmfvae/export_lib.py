@@ -168,7 +168,11 @@ class NVRNNServing(tf.Module):
         self.model.latent.posterior_parameters(self.model.encode_features(batch)))
     path = (decoding.slerp if self.spherical else decoding.lerp)(mode[0], mode[1], steps)
     path_labels = None if label is None else tf.fill([steps], tf.cast(label, tf.int32))
-    ids = decoding.greedy(self.model, path, label=path_labels, max_length=self.max_length)
+    bow, _ = self.conditioning(batch)
+    # NVRNN-BoW: the bag-of-words vector moves along with z, on a straight line.
+    path_bow = None if bow is None else decoding.lerp(bow[0], bow[1], steps)
+    ids = decoding.greedy(self.model, path, bow=path_bow, label=path_labels,
+                          max_length=self.max_length)
     return {"sentences": self.detokenize(ids)}
 
   def signatures(self):
