@@ -30,7 +30,6 @@ import tensorflow as tf
 from tf_vmfvae import decoding
 from tf_vmfvae import runs
 from tf_vmfvae.data import text
-from tf_vmfvae.models import nvdm as nvdm_lib
 
 SCORE_SEED = (0, 0)
 
@@ -58,6 +57,23 @@ def _attach(module, model):
   """
   object.__setattr__(module, "model", model)
   module.weights = [v.value for v in model.variables]
+
+
+def _score(model, batch):
+  """The one-sample ELBO terms of a batch, z drawn at the fixed SCORE_SEED.
+
+  Through the models' shared analysis API (`encode_features`,
+  `reconstruction_nll`, `num_tokens`), for NVRNN and NVDM alike.
+  """
+  tokens = model.num_tokens(batch)
+  if model.latent is None:  # The RNNLM: the exact NLL, no KL.
+    recon = model.reconstruction_nll(batch, None)
+    return {"nll": recon, "recon": recon, "kl": tf.zeros_like(recon), "tokens": tokens}
+  params = model.latent.posterior_parameters(model.encode_features(batch))
+  z = model.latent.sample(params, seed=tf.constant(SCORE_SEED, tf.int32))
+  recon = model.reconstruction_nll(batch, z)
+  kl = model.latent.kl_divergence(params)
+  return {"nll": recon + kl, "recon": recon, "kl": kl, "tokens": tokens}
 
 
 def _posterior_outputs(latent, params):
@@ -126,17 +142,9 @@ class NVRNNServing(tf.Module):
     return self._trim(_posterior_outputs(self.model.latent, params))
 
   def score(self, sentences, labels=None):
-    batch = self.batch(sentences, labels)
-    tokens = tf.cast(self.model.num_tokens(batch), tf.int32)
-    if not self.has_latent:
-      recon = self.model.reconstruction_nll(batch, None)
-      return self._trim(
-          {"nll": recon, "recon": recon, "kl": tf.zeros_like(recon), "tokens": tokens})
-    params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
-    z = self.model.latent.sample(params, seed=tf.constant(SCORE_SEED, tf.int32))
-    recon = self.model.reconstruction_nll(batch, z)
-    kl = self.model.latent.kl_divergence(params)
-    return self._trim({"nll": recon + kl, "recon": recon, "kl": kl, "tokens": tokens})
+    scores = _score(self.model, self.batch(sentences, labels))
+    scores["tokens"] = tf.cast(scores["tokens"], tf.int32)
+    return self._trim(scores)
 
   def reconstruct(self, sentences, labels=None):
     batch = self.batch(sentences, labels)
@@ -227,13 +235,7 @@ class NVDMServing(tf.Module):
     return self.encode(self.counts_from_text(texts))
 
   def score(self, counts):
-    batch = {"counts": counts}
-    params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
-    z = self.model.latent.sample(params, seed=tf.constant(SCORE_SEED, tf.int32))
-    recon = nvdm_lib.bag_of_words_nll(counts, self.model.decoder({"z": z}))
-    kl = self.model.latent.kl_divergence(params)
-    return {"nll": recon + kl, "recon": recon, "kl": kl,
-            "tokens": tf.reduce_sum(counts, axis=-1)}
+    return _score(self.model, {"counts": counts})
 
   def signatures(self):
     counts = tf.TensorSpec([None, self.vocabulary_size], tf.float32, name="counts")
