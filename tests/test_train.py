@@ -75,11 +75,18 @@ def test_iw_nll_is_at_most_elbo_nll(tmp_path, mirrored_strategy, latent):
                                   paper_estimator_samples=3)
   assert metrics["examples"] == 120
   assert metrics["iw_nll"] <= metrics["nll"] + 1e-3
-  assert metrics["ppl"] > 1.0
+  # PPL is exp(sum NLL / tokens incl. <eos>), from the same numbers.
+  assert metrics["ppl"] == pytest.approx(
+      np.exp(metrics["nll"] * metrics["examples"] / metrics["tokens"]), rel=1e-5)
   if latent == "vmf":
     assert metrics["kl"] == pytest.approx(
         train_lib.build_model(_experiment(), 300).latent.constant_kl, rel=1e-5)
-    assert 0 <= metrics["active_units"] <= 6
+    # Judged against the sphere's coordinate variance 1/d, d = 6.
+    assert metrics["active_unit_threshold"] == pytest.approx(0.01 / 6)
+  if latent != "none":
+    # The minibatch MI estimate cannot exceed log(batch size).
+    assert metrics["mi_cap"] == pytest.approx(np.log(40))
+    assert metrics["mi"] <= metrics["mi_cap"] + 1e-4
   if latent == "none":
     assert metrics["iw_nll"] == pytest.approx(metrics["nll"], rel=1e-6)
     assert "mi" not in metrics and "paper_nll" not in metrics
