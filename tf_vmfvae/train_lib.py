@@ -32,7 +32,6 @@ from tf_vmfvae.models import NVRNN
 logger = logging.getLogger("tf_vmfvae")
 
 
-
 def make_strategy(kind="auto"):
   """Returns a `tf.distribute.Strategy`.
 
@@ -267,14 +266,14 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
   model_dir = pathlib.Path(model_dir)
   check_same_config(model_dir, experiment)
   strategy = strategy or make_strategy()
-  if is_chief(strategy):
+  chief = is_chief(strategy)
+  if chief:
     (model_dir / runs.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
   tc = experiment.train
   keras.utils.set_random_seed(tc.seed)
   if verbose == "auto":
     verbose = 1 if os.isatty(1) else 2
 
-  chief = is_chief(strategy)
   splits = runs.load_data(experiment, model_dir, splits=["train", "valid"])
   if chief:
     if not (model_dir / runs.VOCAB_FILE).is_file():
@@ -298,7 +297,8 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
   logger.info("Model: %d parameters; %d replicas.", model.count_params(),
               strategy.num_replicas_in_sync)
 
-  tensorboard = keras.callbacks.TensorBoard(log_dir=str(model_dir / runs.LOGS_DIR), write_graph=False)
+  tensorboard = keras.callbacks.TensorBoard(log_dir=str(model_dir / runs.LOGS_DIR),
+                                            write_graph=False)
   fixed_validation_seed = FixedValidationSeed(model, tc.seed)
   timer = EpochTimer()
   while state["epoch"] < tc.epochs and state["stopped"] is None:
