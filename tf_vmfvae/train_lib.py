@@ -184,6 +184,12 @@ class EpochTimer(keras.callbacks.Callback):
   def on_test_end(self, logs=None):
     self._mark("test_end")
 
+  def on_epoch_end(self, epoch, logs=None):
+    self._mark("epoch_end")
+
+  def on_train_end(self, logs=None):
+    self._mark("train_end")
+
   def _between(self, first, second):
     marks = self._marks
     return marks[second] - marks[first] if first in marks and second in marks else 0.0
@@ -209,10 +215,15 @@ class EpochTimer(keras.callbacks.Callback):
     return self._between("start", "stop")
 
   def summary(self):
+    # The teardown in three parts: the epoch-end callbacks, from there to the
+    # train-end callbacks, and from those until `fit` returned.
     return {"seconds": self.total_seconds, "setup_seconds": self.setup_seconds,
             "train_steps_seconds": self.train_seconds,
             "validation_seconds": self.validation_seconds,
-            "teardown_seconds": self.teardown_seconds}
+            "teardown_seconds": self.teardown_seconds,
+            "teardown_parts_seconds": [self._between("test_end", "epoch_end"),
+                                       self._between("epoch_end", "train_end"),
+                                       self._between("train_end", "stop")]}
 
 
 def epoch_dataset(experiment, splits, epoch):
