@@ -8,7 +8,8 @@ It decodes request bodies as TF Serving's REST API specifies
   else one object per row;
 - columnar format, `{"signature_name": s, "inputs": {...} or value}`: the
   answer is `{"outputs": {...}}` (or the value, for a single output).
-Strings travel as UTF-8 JSON strings. It runs the SavedModel's signature as
+Strings travel as UTF-8 JSON strings. Like the stock model server, it has
+the tensorflow-text ops. It runs the SavedModel's signature as
 the model server would, and is only as true as that reading of the spec.
 """
 
@@ -22,6 +23,7 @@ import urllib.request
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # pylint: disable=unused-import  (registers the ops the model server links in)
 
 
 def to_json(value):

@@ -44,6 +44,17 @@ def test_main_job_and_paper_recipe():
               "sgd", 10.0, 0.25, 20, 1.2, 15)
 
 
+@pytest.mark.parametrize("base", ["ptb", "ptb_inputless"])
+def test_paper_protocol_flagfiles_add_three_draws_to_their_base(base, monkeypatch):
+  monkeypatch.chdir(ROOT)  # Their nested --flagfile is relative to the repository.
+  protocol = _experiment(ROOT / f"configs/{base}_paper_protocol.flags")
+  plain = _experiment(ROOT / f"configs/{base}.flags")
+  assert protocol.model.pop("decode_samples") == 3
+  assert protocol == plain and "decode_samples" not in plain.model
+  assert train_lib.build_model(_experiment(ROOT / f"configs/{base}_paper_protocol.flags"),
+                               vocabulary_size=40).decode_samples == 3
+
+
 def _experiment_from_args(*args):
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()

@@ -1,5 +1,6 @@
 """SavedModel export: every signature reloads in a fresh process without
-tf_vmfvae, through saved_model_cli, and as TF Serving requests; bad inputs."""
+tf_vmfvae (with tensorflow-text's ops, as the model server has them), through
+saved_model_cli, and as TF Serving requests; bad inputs."""
 
 import json
 import os
@@ -34,11 +35,12 @@ NVRNN_CALLS = {
 NVDM_CALLS = {
     "encode_text": {"texts": ["god people think", "windows dos file", ""]},
 }
-# Runs in a fresh interpreter that imports tensorflow only.
+# Runs in a fresh interpreter that imports tensorflow and tensorflow-text only.
 _LOADER = r"""
 import json, sys
 import numpy as np
 import tensorflow as tf
+import tensorflow_text
 assert not any(m.startswith("tf_vmfvae") for m in sys.modules)
 path, calls = sys.argv[1], json.loads(sys.argv[2])
 signatures = tf.saved_model.load(path).signatures
@@ -84,13 +86,14 @@ def nvrnn_export(tmp_path_factory):
 
 
 def _in_memory(module, calls):
-  signatures = module.signatures()
+  endpoints = module.endpoints()
   out = {}
   for name, kwargs in calls.items():
-    # In memory, the functions take their inputs by position, in spec order.
-    specs = [s for s in signatures[name].structured_input_signature[0] if s is not None]
+    # In memory, the functions take their inputs by position, in spec order;
+    # the first endpoint is also `serving_default`.
+    fn, specs = endpoints[next(iter(endpoints)) if name == "serving_default" else name]
     assert {spec.name for spec in specs} == set(kwargs), name
-    result = signatures[name](*[tf.constant(kwargs[spec.name], spec.dtype) for spec in specs])
+    result = fn(*[tf.constant(kwargs[spec.name], spec.dtype) for spec in specs])
     out[name] = {k: (v.numpy().astype(str).tolist() if v.dtype == tf.string else
                      v.numpy().tolist()) for k, v in result.items()}
   return out
@@ -151,9 +154,10 @@ def test_bad_inputs_answer_without_crashing(nvrnn_export):
 
 def test_saved_model_cli_runs_every_signature(nvrnn_export):
   _, _, path = nvrnn_export
-  cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-  command = [cli] if os.path.exists(cli) else [sys.executable, "-m",
-                                               "tensorflow.python.tools.saved_model_cli"]
+  # saved_model_cli with tensorflow-text's ops registered first.
+  command = [sys.executable, "-c", "import sys, tensorflow_text; "
+             "from tensorflow.python.tools import saved_model_cli; "
+             "sys.argv[0] = 'saved_model_cli'; saved_model_cli.main()"]
   sentences = "sentences=['the company said', 'stocks fell']"
   cases = {  # saved_model_cli takes Python literals only.
       "encode": (sentences, "mean_direction"), "score": (sentences, "nll"),

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tf_vmfvae import config
 from tf_vmfvae import export_lib
 from tf_vmfvae import runs
+from tf_vmfvae.data import preprocessing
 from tf_vmfvae.data import text
 from tf_vmfvae.models import NVRNN
 
@@ -48,7 +49,9 @@ def test_conditioned_and_gaussian_models_export_and_answer(name, tmp_path):
 
   # encode = the model's own posterior on the same tokens.
   encoded = signatures["encode"](sentences=sentences, **extra)
-  ids = [vocabulary.encode(s.split()) for s in SENTENCES]
+  ids = preprocessing.TextPreprocessor(vocabulary.tokens).encode_words(
+      [s.split() for s in SENTENCES])
+  ids = [i.tolist() for i in ids]
   length = max(len(i) for i in ids) + 1
   tokens = np.zeros([2, length], np.int32)
   for row, sentence in enumerate(ids):

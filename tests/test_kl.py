@@ -124,3 +124,14 @@ def test_bad_concentration_raises(fn, bad):
 def test_bad_dim_raises(bad):
   with pytest.raises(ValueError, match="`dim` must be an integer >= 2"):
     kl.vmf_kl_to_uniform(bad, 10.0)
+
+
+@pytest.mark.parametrize("dim,concentration", [(50, 35.0), (50, 80.0), (25, 100.0),
+                                               (50, 150.0), (200, 150.0)])
+def test_guu_approximation_is_the_paper_codes_formula(dim, concentration):
+  """The formula as the paper's code writes it, in scipy, at the paper's (d, k)."""
+  k, d = concentration, dim
+  ratio = (scipy.special.iv(d / 2 + 1, k) + scipy.special.iv(d / 2, k) * d / (2 * k)) / scipy.special.iv(d / 2, k)
+  expected = (k * (ratio - d / (2 * k)) + d * np.log(k) / 2 - np.log(scipy.special.iv(d / 2, k))
+              - scipy.special.gammaln(d / 2 + 1) - d * np.log(2) / 2)
+  assert kl.guu_kl_approximation(dim, concentration) == pytest.approx(expected, rel=1e-9)

@@ -26,6 +26,9 @@ class DataConfig:
     max_vocab_size: cap on the vocabulary (reserved ids included), or None.
     min_words: sentences with fewer words are dropped (paper's code: 2).
     max_len: longer sentences are truncated to this many words, or None.
+    lowercase: case-fold the text in training and in the exported model
+      (`tf_vmfvae.data.preprocessing`). Off by default: PTB is lowercase
+      except its number token `N`, which case folding would turn into `n`.
     bucket_width: length-bucket width for batching (0: no bucketing).
     validation_fraction: bag-of-words corpora have no validation file:
       this fraction of train is held out as "valid".
@@ -36,6 +39,7 @@ class DataConfig:
   max_vocab_size: Optional[int] = None
   min_words: int = 2
   max_len: Optional[int] = 100
+  lowercase: bool = False
   bucket_width: int = 5
   validation_fraction: float = 0.05
   validation_seed: int = 0

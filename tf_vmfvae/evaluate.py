@@ -27,9 +27,10 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "Override the run's data_dir."
 _CHECKPOINT = flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which weights.")
 _MAX_BATCHES = flags.DEFINE_integer("max_batches", None, "Only this many batches.")
 _PAPER_ESTIMATOR_SAMPLES = flags.DEFINE_integer(
-    "paper_estimator_samples", 0,
-    "n > 0 also reports the paper code's NVRNN estimator: decode the mean of n "
-    "posterior draws (n=3 there), charge one draw's KL. Not a bound; to compare only.")
+    "paper_estimator_samples", None,
+    "n > 0 also reports the paper's protocol with n posterior draws (n=3 there): NVRNN "
+    "decodes their mean and charges one KL (not a bound); NVDM averages the "
+    "reconstruction over them. Default: the model's --decode_samples if > 1, else off.")
 _NUM_THREADS = flags.DEFINE_integer(
     "num_threads", 0, "CPU threads for TensorFlow's thread pools (0: TF's default).")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON path; default model_dir/eval_<split>.json.")

@@ -1,9 +1,15 @@
 """SavedModel export for TF Serving: raw strings in, codes/scores/sentences out.
 
-The exported graph does its own tokenization (lowercase, split on
-whitespace, truncate) and vocabulary lookup with core TensorFlow ops only
-(`tf.strings`, `tf.lookup.StaticHashTable`), so a stock TF Serving loads it
-and no client needs tf_vmfvae.
+The exported graph does its own preprocessing with the layer training used,
+`tf_vmfvae.data.preprocessing.TextPreprocessor` (NFKC, case folding when the
+run was trained with `--lowercase`, Unicode-whitespace split, truncation,
+vocabulary lookup), so clients send raw strings and get the tokens training
+saw. Its ops are core TensorFlow and tensorflow-text, which the stock TF
+Serving model server links in; no client needs tf_vmfvae. A Python process
+that loads the SavedModel must `import tensorflow_text` first.
+
+Built with `keras.export.ExportArchive`, which tracks the model and the
+lookup table and writes every endpoint as a signature.
 
 NVRNN signatures (`serving_default` = `encode`):
   encode(sentences [N] string)        -> mean_direction and concentration
@@ -25,10 +31,12 @@ NVDM signatures (`serving_default` = `encode`):
 
 import pathlib
 
+import keras
 import tensorflow as tf
 
 from tf_vmfvae import decoding
 from tf_vmfvae import runs
+from tf_vmfvae.data import preprocessing
 from tf_vmfvae.data import text
 
 SCORE_SEED = (0, 0)
@@ -40,23 +48,6 @@ def next_version_dir(export_dir):
   versions = [int(p.name) for p in export_dir.glob("*") if p.name.isdigit()] if (
       export_dir.is_dir()) else []
   return export_dir / str(max(versions, default=0) + 1)
-
-
-def _lookup_table(words, default):
-  return tf.lookup.StaticHashTable(
-      tf.lookup.KeyValueTensorInitializer(
-          tf.constant(words), tf.range(len(words), dtype=tf.int32)), default_value=default)
-
-
-def _attach(module, model):
-  """Keeps `model` on `module` and tracks only its variables.
-
-  Tracking the Keras model itself would also export Keras's own default
-  signature (the training graph, with metric updates); the serving functions
-  only need the weights.
-  """
-  object.__setattr__(module, "model", model)
-  module.weights = [v.value for v in model.variables]
 
 
 def _score(model, batch):
@@ -83,15 +74,27 @@ def _posterior_outputs(latent, params):
   return {"mean": params["mean"], "stddev": tf.exp(0.5 * params["log_variance"])}
 
 
-class NVRNNServing(tf.Module):
-  """The serving functions of an NVRNN; see the module docstring."""
+def _endpoint(method, *specs):
+  """An endpoint: the method as a tf.function (autograph on), and its inputs."""
+  return tf.function(method), list(specs)
 
-  def __init__(self, model, vocabulary, max_words=100, max_length=50):
-    super().__init__(name="nvrnn_serving")
-    _attach(self, model)
-    self.max_words = max_words
+
+class NVRNNServing:
+  """The serving functions of an NVRNN; see the module docstring.
+
+  Args:
+    model: a trained `NVRNN`.
+    vocabulary: its `text.Vocabulary`.
+    lowercase: bool, the run's `DataConfig.lowercase`.
+    max_words: int, words kept per sentence (the run's `max_len`).
+    max_length: int, longest generated sentence.
+  """
+
+  def __init__(self, model, vocabulary, lowercase=False, max_words=100, max_length=50):
+    self.model = model
     self.max_length = max_length
-    self.table = _lookup_table(vocabulary.tokens, text.UNK_ID)
+    self.preprocessor = preprocessing.TextPreprocessor(
+        vocabulary.tokens, lowercase=lowercase, max_words=max_words)
     self.words = tf.constant(vocabulary.tokens)
     self.has_latent = model.latent is not None
     self.spherical = self.has_latent and model.latent.is_spherical
@@ -99,9 +102,7 @@ class NVRNNServing(tf.Module):
   # -- Text in and out ---------------------------------------------------------
   def tokenize(self, sentences):
     """Raw strings -> the model's batch dict ("tokens", "decoder_tokens")."""
-    words = tf.strings.split(tf.strings.lower(sentences, encoding="utf-8"))
-    words = words[:, :self.max_words]
-    ids = tf.ragged.map_flat_values(self.table.lookup, words)
+    ids = self.preprocessor(sentences)
     n = tf.shape(sentences)[0]
     eos = tf.fill([n, 1], text.EOS_ID)
     bos = tf.fill([n, 1], text.BOS_ID)
@@ -183,45 +184,46 @@ class NVRNNServing(tf.Module):
                           max_length=self.max_length)
     return {"sentences": self.detokenize(ids)}
 
-  def signatures(self):
-    """The concrete functions to export, keyed by signature name."""
+  def endpoints(self):
+    """{name: (tf.function, input specs)}; the first is `serving_default`."""
     strings = tf.TensorSpec([None], tf.string, name="sentences")
     labelled = bool(self.model.num_labels)
     labels = tf.TensorSpec([None], tf.int32, name="labels")
-    label = tf.TensorSpec([], tf.int32, name="label")
-
-    def fn(method, *specs):
-      return tf.function(method).get_concrete_function(*specs)
-
+    label = (tf.TensorSpec([], tf.int32, name="label"),) if labelled else ()
     batch_specs = (strings, labels) if labelled else (strings,)
-    result = {"score": fn(self.score, *batch_specs)}
+    result = {}
     if self.has_latent:
-      result["encode"] = fn(self.encode, *batch_specs)
-      result["reconstruct"] = fn(self.reconstruct, *batch_specs)
-      result["interpolate"] = fn(
+      result["encode"] = _endpoint(self.encode, *batch_specs)
+    result["score"] = _endpoint(self.score, *batch_specs)
+    if self.has_latent:
+      result["reconstruct"] = _endpoint(self.reconstruct, *batch_specs)
+      result["interpolate"] = _endpoint(
           self.interpolate, tf.TensorSpec([], tf.string, name="sentence_a"),
           tf.TensorSpec([], tf.string, name="sentence_b"),
-          tf.TensorSpec([], tf.int32, name="steps"), *((label,) if labelled else ()))
+          tf.TensorSpec([], tf.int32, name="steps"), *label)
     if not self.model.bow_conditioned:
-      result["sample"] = fn(self.sample, tf.TensorSpec([], tf.int32, name="num_samples"),
-                            tf.TensorSpec([], tf.int64, name="seed"),
-                            *((label,) if labelled else ()))
-    result["serving_default"] = result.get("encode", result["score"])
+      result["sample"] = _endpoint(self.sample, tf.TensorSpec([], tf.int32, name="num_samples"),
+                                   tf.TensorSpec([], tf.int64, name="seed"), *label)
     return result
 
 
-class NVDMServing(tf.Module):
-  """The serving functions of an NVDM; see the module docstring."""
+class NVDMServing:
+  """The serving functions of an NVDM; see the module docstring.
 
-  def __init__(self, model, vocabulary):
-    super().__init__(name="nvdm_serving")
-    _attach(self, model)
+  Args:
+    model: a trained `NVDM`.
+    vocabulary: its `documents.WordList`.
+    lowercase: bool, the run's `DataConfig.lowercase`.
+  """
+
+  def __init__(self, model, vocabulary, lowercase=False):
+    self.model = model
     self.vocabulary_size = len(vocabulary)
-    self.table = _lookup_table(vocabulary.words, -1)
+    self.preprocessor = preprocessing.TextPreprocessor(vocabulary.words, lowercase=lowercase,
+                                                       oov_id=-1)
 
   def counts_from_text(self, texts):
-    words = tf.strings.split(tf.strings.lower(texts, encoding="utf-8"))
-    ids = tf.ragged.map_flat_values(self.table.lookup, words)
+    ids = self.preprocessor(texts)
     known = tf.ragged.boolean_mask(ids, ids >= 0)
     one_hot = tf.one_hot(known, self.vocabulary_size)  # ragged [N, (w), V]
     return tf.reduce_sum(one_hot, axis=1)
@@ -237,26 +239,42 @@ class NVDMServing(tf.Module):
   def score(self, counts):
     return _score(self.model, {"counts": counts})
 
-  def signatures(self):
+  def endpoints(self):
+    """{name: (tf.function, input specs)}; the first is `serving_default`."""
     counts = tf.TensorSpec([None, self.vocabulary_size], tf.float32, name="counts")
     texts = tf.TensorSpec([None], tf.string, name="texts")
-    result = {
-        "encode": tf.function(self.encode).get_concrete_function(counts),
-        "encode_text": tf.function(self.encode_text).get_concrete_function(texts),
-        "score": tf.function(self.score).get_concrete_function(counts),
-    }
-    result["serving_default"] = result["encode"]
-    return result
+    return {"encode": _endpoint(self.encode, counts),
+            "encode_text": _endpoint(self.encode_text, texts),
+            "score": _endpoint(self.score, counts)}
 
 
 def serving_module(model_dir, max_length=50):
-  """Builds the serving module of a trained model directory."""
+  """Builds the serving functions of a trained model directory.
+
+  Returns:
+    An `NVRNNServing` or an `NVDMServing`.
+  """
   model, experiment = runs.load_trained(model_dir)
   vocabulary = runs.load_vocabulary(model_dir, experiment.family)
   if experiment.family == "nvdm":
-    return NVDMServing(model, vocabulary)
-  return NVRNNServing(model, vocabulary, max_words=experiment.data.max_len or 100,
-                      max_length=max_length)
+    return NVDMServing(model, vocabulary, lowercase=experiment.data.lowercase)
+  return NVRNNServing(model, vocabulary, lowercase=experiment.data.lowercase,
+                      max_words=experiment.data.max_len or 100, max_length=max_length)
+
+
+def export_archive(serving):
+  """A `keras.export.ExportArchive` of a serving module's endpoints.
+
+  It tracks the model's weights and the preprocessor's lookup table; its
+  attributes named after the endpoints are the functions to call in memory.
+  The first endpoint also serves as `serving_default`.
+  """
+  archive = keras.export.ExportArchive()
+  archive.track(serving.model)
+  archive.track(serving.preprocessor)
+  for name, (fn, specs) in serving.endpoints().items():
+    archive.add_endpoint(name, fn, input_signature=specs)
+  return archive
 
 
 def export(model_dir, export_dir, max_length=50):
@@ -265,7 +283,7 @@ def export(model_dir, export_dir, max_length=50):
   Returns:
     The version directory written.
   """
-  module = serving_module(model_dir, max_length=max_length)
+  archive = export_archive(serving_module(model_dir, max_length=max_length))
   path = next_version_dir(export_dir)
-  tf.saved_model.save(module, str(path), signatures=module.signatures())
+  archive.write_out(str(path), verbose=False)
   return path

@@ -152,19 +152,72 @@ def set_num_threads(num_threads):
 def list_runs(root):
   """Summaries of the run directories under `root` (any depth), sorted by path.
 
-  Each: {"model_dir", "family", "dataset", "latent", "epochs", "best_epoch",
-  "best_val_nll", "finished"}.
+  Each: {"model_dir", "family", "dataset", "latent", "epochs",
+  "epoch_budget", "best_epoch", "best_val_nll", "learning_rate",
+  "train_seconds", "tokens_per_second" (the last epoch's), "stopped" (why
+  training ended, or None), "finished" (final metrics written)}.
   """
   runs = []
   for config_path in sorted(pathlib.Path(root).rglob(CONFIG_FILE)):
     model_dir = config_path.parent
     experiment = load_config(model_dir)
     state = load_state(model_dir) or {}
+    last = (state.get("history") or [{}])[-1]
     runs.append({
         "model_dir": str(model_dir), "family": experiment.family,
         "dataset": experiment.data.dataset, "latent": experiment.model.get("latent"),
-        "epochs": state.get("epoch", 0), "best_epoch": state.get("best_epoch"),
-        "best_val_nll": state.get("best_val_nll"),
+        "epochs": state.get("epoch", 0), "epoch_budget": experiment.train.epochs,
+        "best_epoch": state.get("best_epoch"), "best_val_nll": state.get("best_val_nll"),
+        "learning_rate": state.get("learning_rate"),
+        "train_seconds": state.get("train_seconds"),
+        "tokens_per_second": last.get("train_tokens_per_second"),
+        "stopped": state.get("stopped"),
         "finished": (model_dir / METRICS_FILE).is_file(),
     })
   return runs
+
+
+def format_runs(runs):
+  """A table of `list_runs`, with the command that resumes each unfinished run.
+
+  Example:
+  >>> print(format_runs([]))
+  No runs.
+  """
+  if not runs:
+    return "No runs."
+  header = ("run", "model", "epoch", "best val NLL (epoch)", "lr", "train time", "tokens/s",
+            "status")
+  rows = []
+  for run in runs:
+    best = ("-" if run["best_val_nll"] is None
+            else f"{run['best_val_nll']:.2f} ({run['best_epoch']})")
+    hours = run["train_seconds"]
+    rows.append((
+        run["model_dir"], f"{run['family']}/{run['dataset']}/{run['latent']}",
+        f"{run['epochs']}/{run['epoch_budget']}", best,
+        "-" if run["learning_rate"] is None else f"{run['learning_rate']:.3g}",
+        "-" if hours is None else f"{hours / 3600:.2f} h",
+        "-" if run["tokens_per_second"] is None else f"{run['tokens_per_second']:.0f}",
+        "finished" if run["finished"] else "resumable"))
+  widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+  lines = ["  ".join(f"{v:<{w}}" for v, w in zip(row, widths)).rstrip()
+           for row in [header] + rows]
+  for run in runs:
+    if not run["finished"]:
+      lines.append(f"resume: python -m tf_vmfvae.train "
+                   f"--flagfile={pathlib.Path(run['model_dir']) / FLAGS_FILE}")
+  return "\n".join(lines)
+
+
+def main(argv):
+  """`python -m tf_vmfvae.runs [ROOT ...]`: lists the runs under each root (default runs/)."""
+  for root in argv[1:] or ["runs"]:
+    if not pathlib.Path(root).is_dir():
+      raise SystemExit(f"error: {root} is not a directory.")
+    print(format_runs(list_runs(root)))
+
+
+if __name__ == "__main__":
+  from absl import app  # pylint: disable=g-import-not-at-top
+  app.run(main)

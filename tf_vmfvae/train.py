@@ -30,6 +30,9 @@ _MAX_VOCAB_SIZE = flags.DEFINE_integer("max_vocab_size", None,
 _MIN_WORDS = flags.DEFINE_integer("min_words", 2, "Drop sentences with fewer words.")
 _MAX_LEN = flags.DEFINE_integer("max_len", 100, "Truncate sentences to this many words.")
 _BUCKET_WIDTH = flags.DEFINE_integer("bucket_width", 5, "Length-bucket width (0: none).")
+_LOWERCASE = flags.DEFINE_bool(
+    "lowercase", False, "Case-fold the text, in training and in the exported model alike "
+    "(off: the corpus's own tokens, e.g. PTB's `N`, stay as they are).")
 
 # -- Model --
 _FAMILY = flags.DEFINE_enum("family", "nvrnn", ["nvrnn", "nvdm"], "Model family.")
@@ -69,6 +72,11 @@ _TIE_EMBEDDINGS = flags.DEFINE_bool(
 _DROPOUT = flags.DEFINE_float(
     "dropout", None,
     "NVRNN: dropout on embeddings and outputs; NVDM: on the encoder." + _FAMILY_DEFAULT)
+_DECODE_SAMPLES = flags.DEFINE_integer(
+    "decode_samples", 1,
+    "Training protocol: 1 = the true ELBO (one z per example); n > 1 = the paper's "
+    "code (n=3): NVRNN decodes the mean of n draws (not a bound), NVDM averages the "
+    "reconstruction over n draws.")
 _DECODER_HIDDEN_DIM = flags.DEFINE_integer(
     "decoder_hidden_dim", 0, "NVDM: a hidden layer in the decoder (0: none; paper's code: 400).")
 _DECODER_ACTIVATION = flags.DEFINE_enum(
@@ -132,6 +140,8 @@ def experiment_from_flags():
                        ("dropout", _DROPOUT)):
     if holder.value is not None:  # Else the family's constructor default.
       model[name] = holder.value
+  if _DECODE_SAMPLES.value != 1:  # Recorded only when set: older runs' configs stay equal.
+    model["decode_samples"] = _DECODE_SAMPLES.value
   if _FAMILY.value == "nvrnn":
     model.update({
         "embedding_dim": _EMBEDDING_DIM.value, "bidirectional": _BIDIRECTIONAL.value,
@@ -147,8 +157,8 @@ def experiment_from_flags():
       data=config.DataConfig(
           dataset=_DATASET.value, data_dir=_DATA_DIR.value,
           max_vocab_size=_MAX_VOCAB_SIZE.value, min_words=_MIN_WORDS.value,
-          max_len=_MAX_LEN.value, bucket_width=_BUCKET_WIDTH.value,
-          validation_fraction=_VALIDATION_FRACTION.value),
+          max_len=_MAX_LEN.value, lowercase=_LOWERCASE.value,
+          bucket_width=_BUCKET_WIDTH.value, validation_fraction=_VALIDATION_FRACTION.value),
       model=model,
       train=config.TrainConfig(
           optimizer=_OPTIMIZER.value, learning_rate=_LEARNING_RATE.value,

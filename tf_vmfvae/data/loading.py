@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from tf_vmfvae.data import pipeline
+from tf_vmfvae.data import preprocessing
 from tf_vmfvae.data import registry
 from tf_vmfvae.data import text
 
@@ -60,12 +61,15 @@ def load_sentence_splits(data_config, vocabulary=None, splits=None):
   for split in names:
     corpus = text.read_corpus(
         folder / spec.splits[split], labeled=labeled, min_words=data_config.min_words,
-        max_len=data_config.max_len, num_labels=num_labels or None)
+        max_len=data_config.max_len, num_labels=num_labels or None,
+        lowercase=data_config.lowercase)
     corpus.stats.log(logging.getLogger("tf_vmfvae"))
     corpora[split] = corpus
   if vocabulary is None:
     vocabulary = text.Vocabulary.build(corpora["train"].sentences, data_config.max_vocab_size)
-  encoded = {s: pipeline.encode_corpus(c, vocabulary) for s, c in corpora.items()}
+  preprocessor = preprocessing.TextPreprocessor(vocabulary.tokens,
+                                                lowercase=data_config.lowercase)
+  encoded = {s: pipeline.encode_corpus(c, preprocessor) for s, c in corpora.items()}
   return SentenceSplits(
       vocabulary=vocabulary,
       ids={s: e[0] for s, e in encoded.items()},

@@ -16,10 +16,15 @@ import tensorflow as tf
 from tf_vmfvae.data import text
 
 
-def encode_corpus(corpus, vocabulary):
-  """Returns (ids as a list of int32 arrays, labels or None)."""
-  ids = [np.asarray(vocabulary.encode(s), np.int32) for s in corpus.sentences]
-  return ids, corpus.labels
+def encode_corpus(corpus, preprocessor):
+  """Returns (ids as a list of int32 arrays, labels or None).
+
+  Args:
+    corpus: a `text.Corpus`.
+    preprocessor: the `preprocessing.TextPreprocessor` of the vocabulary (its
+      lookup table is the one the SavedModel export uses).
+  """
+  return preprocessor.encode_words(corpus.sentences), corpus.labels
 
 
 def batch_indices(lengths, batch_size, bucket_width=5, rng=None):

@@ -1,6 +1,7 @@
 """Line-per-sentence corpora: reading, statistics and the vocabulary.
 
-Two formats:
+Lines are split into words by `preprocessing.split_words`, the function the
+SavedModel export uses too. Two formats:
 - "sentences": one tokenized sentence per line (PTB);
 - "labeled_sentences": `label w1 ... wn` per line, label an integer
   (Yelp: stars - 1, in 0..4).
@@ -14,9 +15,13 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from tf_vmfvae.data import preprocessing
+
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+assert UNK_ID == preprocessing.UNK_ID
+_SPLIT_CHUNK = 20000  # Lines split per TensorFlow call.
 
 
 class CorpusError(ValueError):
@@ -68,7 +73,26 @@ class Corpus:
   stats: ReadStats
 
 
-def read_corpus(path, labeled=False, min_words=2, max_len=None, num_labels=None):
+def _split_lines(path, lowercase):
+  """Yields (line_number, words) of a file, words split by `split_words`."""
+  chunk = []
+
+  def flush():
+    words = preprocessing.split_words([line for _, line in chunk], lowercase).to_list()
+    for (line_number, _), line_words in zip(chunk, words):
+      yield line_number, [w.decode("utf-8") for w in line_words]
+    chunk.clear()
+
+  for item in iter_lines(path):
+    chunk.append(item)
+    if len(chunk) == _SPLIT_CHUNK:
+      yield from flush()
+  if chunk:
+    yield from flush()
+
+
+def read_corpus(path, labeled=False, min_words=2, max_len=None, num_labels=None,
+                lowercase=False):
   """Reads a line-per-sentence file.
 
   Args:
@@ -80,6 +104,7 @@ def read_corpus(path, labeled=False, min_words=2, max_len=None, num_labels=None)
       counted.
     num_labels: int or None. With `labeled`, labels must be in
       [0, num_labels).
+    lowercase: bool. Case-fold the text (`preprocessing.split_words`).
 
   Returns:
     A `Corpus`.
@@ -91,9 +116,8 @@ def read_corpus(path, labeled=False, min_words=2, max_len=None, num_labels=None)
   path = pathlib.Path(path)
   stats = ReadStats(path=str(path))
   sentences, labels = [], []
-  for line_number, line in iter_lines(path):
+  for line_number, words in _split_lines(path, lowercase):
     stats.lines += 1
-    words = line.split()
     if not words:
       stats.empty_skipped += 1
       continue
@@ -132,8 +156,6 @@ class Vocabulary:
   >>> vocab = Vocabulary.build([["a", "b", "a"], ["c", "a"]], max_size=6)
   >>> vocab.tokens
   ['<pad>', '<unk>', '<bos>', '<eos>', 'a', 'b']
-  >>> vocab.encode(["a", "z"])
-  [4, 1]
   """
 
   def __init__(self, tokens: Sequence[str]):
@@ -143,7 +165,6 @@ class Vocabulary:
     if len(set(tokens)) != len(tokens):
       raise ValueError("A vocabulary must not repeat tokens.")
     self.tokens = tokens
-    self._ids = {t: i for i, t in enumerate(tokens)}
 
   @classmethod
   def build(cls, sentences, max_size=None):
@@ -163,9 +184,6 @@ class Vocabulary:
 
   def __eq__(self, other):
     return isinstance(other, Vocabulary) and self.tokens == other.tokens
-
-  def encode(self, words):
-    return [self._ids.get(w, UNK_ID) for w in words]
 
   def decode(self, ids, strip=True):
     """Ids to words; with `strip`, stops at <eos> and drops <pad>/<bos>."""

@@ -55,9 +55,11 @@ class LatentLayer(keras.layers.Layer):
     training: bool. Sample z in training, return the mode otherwise.
     sample: bool or None. Overrides `training` for the choice between a
       sample and the mode.
+    num_samples: int or None. With a sample, draw this many:
+      [num_samples, batch, latent_dim] (the paper's protocol decodes 3).
 
   Returns:
-    z, a float32 tensor [batch, latent_dim].
+    z, a float32 tensor [batch, latent_dim] (or [num_samples, ...]).
   """
 
   # True for latents on the unit sphere (interpolate on great circles,
@@ -133,7 +135,7 @@ class LatentLayer(keras.layers.Layer):
     """log p(z) for z [..., latent_dim]."""
     return self.prior().log_prob(z)
 
-  def call(self, inputs, training=None, sample=None):
+  def call(self, inputs, training=None, sample=None, num_samples=None):
     parameters = self.posterior_parameters(inputs)
     kl = self.kl_divergence(parameters)
     self.add_loss(self.kl_loss(parameters, kl))
@@ -141,11 +143,14 @@ class LatentLayer(keras.layers.Layer):
     if sample is None:
       sample = bool(training)
     if sample:
-      return self.sample(parameters)
+      return self.sample(parameters, num_samples=num_samples)
     return self.mode(parameters)
 
-  def compute_output_shape(self, input_shape):
-    return tuple(input_shape[:-1]) + (self.latent_dim,)
+  def compute_output_spec(self, inputs, training=None, sample=None, num_samples=None):
+    del training
+    draws = (num_samples,) if sample and num_samples is not None else ()
+    return keras.KerasTensor(draws + tuple(inputs.shape[:-1]) + (self.latent_dim,),
+                             dtype="float32")
 
   def get_config(self):
     config = super().get_config()

@@ -116,8 +116,8 @@ class GaussianLatent(base.LatentLayer):
   def prior_coordinate_variance(self):
     return 1.0
 
-  def call(self, inputs, training=None, sample=None):
-    z = super().call(inputs, training=training, sample=sample)
+  def call(self, inputs, training=None, sample=None, num_samples=None):
+    z = super().call(inputs, training=training, sample=sample, num_samples=num_samples)
     if training:
       # After the loss read the weight: step s trains with weight(s).
       self.step.assign_add(1)

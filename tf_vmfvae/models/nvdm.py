@@ -15,10 +15,11 @@ class BagOfWordsReconstruction(keras.layers.Layer):
 
   Call arguments:
     counts: float [B, V] word counts.
-    logits: float [B, V].
+    logits: float [B, V], or [n, B, V] for n latent draws: the
+      reconstruction is then averaged over the draws.
 
   Returns:
-    `logits`.
+    `logits` ([B, V]; the first draw's for [n, B, V]).
   """
 
   def __init__(self, **kwargs):
@@ -27,13 +28,15 @@ class BagOfWordsReconstruction(keras.layers.Layer):
 
   def call(self, counts, logits):
     nll = bag_of_words_nll(counts, logits)
+    if len(logits.shape) == 3:
+      nll, logits = tf.reduce_mean(nll, axis=0), logits[0]
     self.add_loss(latent_lib.batch_mean(nll))
     self.recon_tracker.update_state(nll)
     return logits
 
 
 def bag_of_words_nll(counts, logits):
-  """Per-document -sum_w count_w log p(w | z), float32 [B]."""
+  """Per-document -sum_w count_w log p(w | z), float32 [B] (or [n, B])."""
   log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
   return -tf.reduce_sum(tf.cast(counts, tf.float32) * log_probs, axis=-1)
 
@@ -62,6 +65,10 @@ class NVDM(keras.Model):
       paper's code, "tanh", ...: any `keras.activations` name).
     dropout: float, dropout on the encoder's input and hidden layers
       (paper: 0.1).
+    decode_samples: int >= 1, latent draws per document in training, their
+      reconstructions averaged (the paper's code: 3). Each draw's is an
+      unbiased estimate, so the objective is still the ELBO, with less
+      variance.
     seed: int or None.
     **kwargs: `keras.Model` arguments.
 
@@ -81,11 +88,13 @@ class NVDM(keras.Model):
   def __init__(self, vocabulary_size, hidden_dim=400, encoder_layers=2, latent_dim=25,
                latent="vmf", concentration=100.0, kl_schedule="constant", free_bits=0.0,
                min_concentration=1.0, max_concentration=500.0, decoder_hidden_dim=0,
-               decoder_activation="tanh", dropout=0.1, seed=None, **kwargs):
+               decoder_activation="tanh", dropout=0.1, decode_samples=1, seed=None, **kwargs):
     for name, value in (("vocabulary_size", vocabulary_size), ("hidden_dim", hidden_dim),
                         ("encoder_layers", encoder_layers)):
       if not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+    if not isinstance(decode_samples, int) or decode_samples < 1:
+      raise ValueError(f"`decode_samples` must be an integer >= 1, got {decode_samples!r}.")
     if latent not in NVDM_LATENTS:
       raise ValueError(f"`latent` must be one of {list(NVDM_LATENTS)}, got {latent!r}.")
     if not isinstance(decoder_hidden_dim, int) or decoder_hidden_dim < 0:
@@ -122,8 +131,14 @@ class NVDM(keras.Model):
     decoder = keras.Model({"z": z}, logits, name="decoder")
 
     # === Functional model ===
-    sampled = latent_layer(encoder(counts)["features"], sample=True)
-    outputs = BagOfWordsReconstruction(name="reconstruction")(counts, decoder({"z": sampled}))
+    features = encoder(counts)["features"]
+    if decode_samples == 1:
+      logits = decoder({"z": latent_layer(features, sample=True)})
+    else:  # n draws per document, decoded as one batch of n * B.
+      draws = latent_layer(features, sample=True, num_samples=decode_samples)
+      logits = keras.ops.reshape(decoder({"z": keras.ops.reshape(draws, (-1, latent_dim))}),
+                                 (decode_samples, -1, vocabulary_size))
+    outputs = BagOfWordsReconstruction(name="reconstruction")(counts, logits)
     super().__init__(inputs={"counts": counts}, outputs=outputs, **kwargs)
 
     # === Config ===
@@ -140,6 +155,7 @@ class NVDM(keras.Model):
     self.decoder_hidden_dim = decoder_hidden_dim
     self.decoder_activation = decoder_activation
     self.dropout = dropout
+    self.decode_samples = decode_samples
     self.seed = seed
     self.encoder = encoder
     self.latent = latent_layer
@@ -152,6 +168,17 @@ class NVDM(keras.Model):
   def reconstruction_nll(self, batch, z, training=False):
     return bag_of_words_nll(batch["counts"], self.decoder({"z": z}, training=training))
 
+  def reconstruction_nll_of_draws(self, batch, draws):
+    """-log p(x|z) averaged over draws [n, B, d] of q, per document [B].
+
+    The paper's protocol (3 draws), as in training with `decode_samples`:
+    an unbiased estimate of the ELBO's reconstruction term.
+    """
+    n, b = tf.shape(draws)[0], tf.shape(draws)[1]
+    logits = self.decoder({"z": tf.reshape(draws, [n * b, self.latent_dim])})
+    logits = tf.reshape(logits, [n, b, self.vocabulary_size])
+    return tf.reduce_mean(bag_of_words_nll(batch["counts"], logits), axis=0)
+
   def num_tokens(self, batch):
     return tf.reduce_sum(batch["counts"], axis=-1)
 
@@ -162,7 +189,7 @@ class NVDM(keras.Model):
         "encoder_layers": self.encoder_layers, **latent_lib.latent_config(self),
         "decoder_hidden_dim": self.decoder_hidden_dim,
         "decoder_activation": self.decoder_activation, "dropout": self.dropout,
-        "seed": self.seed,
+        "decode_samples": self.decode_samples, "seed": self.seed,
     }
 
   @classmethod

@@ -1,0 +1,58 @@
+"""The run directory's listing: what each run reached and how to resume it."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+from tf_vmfvae import config
+from tf_vmfvae import runs
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _run(root, name, epochs_done, finished=False):
+  model_dir = root / name
+  model_dir.mkdir(parents=True)
+  config.ExperimentConfig(model={"latent": "vmf"}, train=config.TrainConfig(epochs=40)).save(
+      model_dir / runs.CONFIG_FILE)
+  runs.atomic_write_json(model_dir / runs.STATE_FILE, {
+      "epoch": epochs_done, "best_epoch": epochs_done - 1, "best_val_nll": 106.5203,
+      "learning_rate": 0.000125, "train_seconds": 8234.4, "stopped": None,
+      "history": [{"epoch": epochs_done, "train_tokens_per_second": 5733.2}]})
+  if finished:
+    runs.atomic_write_json(model_dir / runs.METRICS_FILE, {})
+  return model_dir
+
+
+def test_list_and_format_runs(tmp_path):
+  _run(tmp_path, "ptb_vmf", 29)
+  _run(tmp_path, "nested/done", 12, finished=True)
+  listed = runs.list_runs(tmp_path)
+  assert [r["model_dir"] for r in listed] == [str(tmp_path / "nested/done"),
+                                               str(tmp_path / "ptb_vmf")]
+  assert (listed[1]["epochs"], listed[1]["epoch_budget"], listed[1]["best_epoch"],
+          listed[1]["finished"], listed[0]["finished"]) == (29, 40, 28, False, True)
+  table = runs.format_runs(listed).splitlines()
+  assert table[0].split()[:3] == ["run", "model", "epoch"]
+  row = table[2].split()
+  assert row[:5] == [str(tmp_path / "ptb_vmf"), "nvrnn/ptb/vmf", "29/40", "106.52", "(28)"]
+  assert "2.29 h" in table[2] and "5733" in table[2] and table[2].endswith("resumable")
+  assert table[1].endswith("finished")
+  # Only the unfinished run gets a resume command.
+  assert table[3:] == [f"resume: python -m tf_vmfvae.train "
+                       f"--flagfile={tmp_path / 'ptb_vmf' / runs.FLAGS_FILE}"]
+
+
+def test_the_runs_binary_lists_a_root_and_refuses_a_missing_one(tmp_path):
+  _run(tmp_path, "a", 3)
+  command = [sys.executable, "-m", "tf_vmfvae.runs"]
+  env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+  listed = subprocess.run(command + [str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+  assert listed.returncode == 0, listed.stderr
+  assert "3/40" in listed.stdout and "resume:" in listed.stdout
+  missing = subprocess.run(command + [str(tmp_path / "nope")], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300, env=env)
+  assert missing.returncode == 1 and "is not a directory" in missing.stderr
+  assert "Traceback" not in missing.stderr
