@@ -2,6 +2,8 @@
 answers like the model it came from. Needs no corpus: each run directory is
 written here (runs' layout) with a small untrained model."""
 
+import pathlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -105,3 +107,18 @@ def test_rest_requests_in_row_and_columnar_format_reach_a_labelled_model(tmp_pat
                                            "instances": [{"sentences": "stocks fell"}]})
     assert status == 400 and "labels" in error["error"]
     assert rest_server.post(url.replace("yelp", "other"), {"instances": []})[0] == 404
+
+
+def test_export_publishes_whole_versions_and_never_overwrites(tmp_path, monkeypatch):
+  model_dir, _, _ = _run_dir(tmp_path, VARIANTS["label"])
+  export_dir = tmp_path / "exports"
+  (export_dir / "1").mkdir(parents=True)
+  (export_dir / "1" / "keep.txt").write_text("an older version")
+  # A racing exporter: the first version number tried is already taken.
+  numbers = iter([1, 2])
+  monkeypatch.setattr(export_lib, "next_version_dir",
+                      lambda base: pathlib.Path(base) / str(next(numbers)))
+  path = export_lib.export(model_dir, export_dir, max_length=4)
+  assert path == export_dir / "2" and (path / "saved_model.pb").is_file()
+  assert (export_dir / "1" / "keep.txt").read_text() == "an older version"
+  assert sorted(p.name for p in export_dir.iterdir()) == ["1", "2"]  # No temporary left.

@@ -12,8 +12,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
+
+from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained model directory.")
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Split to score.")
@@ -44,6 +45,10 @@ def main(argv):
   from tf_vmfvae import evaluate_lib  # pylint: disable=g-import-not-at-top
   from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
   runs.set_num_threads(_NUM_THREADS.value)
+  output = _OUTPUT.value or runs.eval_path(_MODEL_DIR.value, _SPLIT.value)
+  if _OUTPUT.value:  # Checked before a long evaluation, not after it.
+    runs.ensure_writable_dir(os.path.dirname(os.path.abspath(output)),
+                             "the folder of --output")
   metrics = evaluate_lib.evaluate(
       _MODEL_DIR.value, split=_SPLIT.value,
       num_importance_samples=_NUM_IMPORTANCE_SAMPLES.value,
@@ -52,10 +57,9 @@ def main(argv):
       checkpoint=_CHECKPOINT.value, max_batches=_MAX_BATCHES.value,
       paper_estimator_samples=_PAPER_ESTIMATOR_SAMPLES.value)
   print(evaluate_lib.format_table(metrics))
-  output = _OUTPUT.value or runs.eval_path(_MODEL_DIR.value, _SPLIT.value)
   runs.atomic_write_json(output, metrics)
   print(f"Wrote {output}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -11,8 +11,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
+
+from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained model directory.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Base directory of the versions.")
@@ -35,4 +36,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -29,6 +29,7 @@ NVDM signatures (`serving_default` = `encode`):
   encode(counts [N, V] float), encode_text(texts [N] string), score(counts).
 """
 
+import os
 import pathlib
 
 import keras
@@ -280,10 +281,28 @@ def export_archive(serving):
 def export(model_dir, export_dir, max_length=50):
   """Writes a SavedModel of a trained model to <export_dir>/<next version>/.
 
+  The SavedModel is written into a hidden temporary folder of `export_dir`
+  and renamed to its version number only when complete, so TF Serving
+  (which watches the integer folders) never sees half a model; an existing
+  version is never overwritten (the rename fails on a non-empty folder and
+  the next number is tried).
+
   Returns:
     The version directory written.
+
+  Raises:
+    NotADirectoryError, PermissionError: `export_dir` cannot be written.
+    runs.NoTrainedModelError: nothing trained in `model_dir`.
   """
+  export_dir = runs.ensure_writable_dir(export_dir, "--export_dir")
   archive = export_archive(serving_module(model_dir, max_length=max_length))
-  path = next_version_dir(export_dir)
-  archive.write_out(str(path), verbose=False)
-  return path
+  tmp = export_dir / f".tmp-export-{os.getpid()}"
+  archive.write_out(str(tmp), verbose=False)
+  while True:
+    path = next_version_dir(export_dir)
+    try:
+      os.rename(tmp, path)
+      return path
+    except OSError:
+      if not path.exists():
+        raise

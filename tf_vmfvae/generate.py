@@ -19,6 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
+from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
+
 COMMANDS = ("sample", "reconstruct", "interpolate")
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained NVRNN model directory.")
@@ -62,4 +64,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

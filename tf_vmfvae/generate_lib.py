@@ -51,6 +51,7 @@ class Generator:
     return [s.decode("utf-8") for s in self.serving.detokenize(ids).numpy()]
 
   def _modes(self, sentences, label=None):
+    self._check_label(label)
     labels = None if label is None else tf.fill([len(sentences)], label)
     batch = self.serving.batch(tf.constant(sentences, tf.string), labels)
     params = self.model.latent.posterior_parameters(self.model.encode_features(batch))
@@ -58,8 +59,21 @@ class Generator:
     trim = lambda x: None if x is None else x[:-1]
     return self.model.latent.mode(params)[:-1], trim(bow), trim(labels)
 
+  def _check_label(self, label):
+    if label is None:
+      if self.model.num_labels:
+        raise ValueError(f"This model is label-conditioned: give --label in "
+                         f"[0, {self.model.num_labels}).")
+      return
+    if not self.model.num_labels:
+      raise ValueError(f"--label={label} is for a label-conditioned model; this one has "
+                       "no labels: drop --label.")
+    if not 0 <= label < self.model.num_labels:
+      raise ValueError(f"--label must be in [0, {self.model.num_labels}), got {label}.")
+
   def sample(self, num_samples, method="greedy", label=None):
     """Sentences decoded from z drawn from the prior (or from the RNNLM)."""
+    self._check_label(label)
     if self.model.bow_conditioned:
       raise ValueError("A BoW-conditioned model needs a sentence: use reconstruct.")
     z = None

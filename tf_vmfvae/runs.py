@@ -66,6 +66,29 @@ def atomic_write_json(path, value):
   atomic_write(path, json.dumps(value, indent=2) + "\n")
 
 
+def ensure_writable_dir(path, what):
+  """Creates directory `path` if needed and checks that it can be written.
+
+  Args:
+    path: str or Path.
+    what: how the user named it, for the message (e.g. "--export_dir").
+
+  Raises:
+    NotADirectoryError: it (or a parent) is a file, or it cannot be created.
+    PermissionError: it exists but cannot be written.
+  """
+  path = pathlib.Path(path)
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+  except OSError as error:
+    raise NotADirectoryError(
+        f"{what}={path} cannot be used as a directory ({error.strerror or error}): "
+        "give a folder that can be created or written.") from None
+  if not os.access(path, os.W_OK | os.X_OK):
+    raise PermissionError(f"{what}={path} is not writable: give a folder you can write.")
+  return path
+
+
 def save_model(model, path):
   """Saves a Keras model to `path` (.keras) through a temporary file."""
   tmp = f"{path}.tmp.keras"
@@ -214,10 +237,11 @@ def main(argv):
   """`python -m tf_vmfvae.runs [ROOT ...]`: lists the runs under each root (default runs/)."""
   for root in argv[1:] or ["runs"]:
     if not pathlib.Path(root).is_dir():
-      raise SystemExit(f"error: {root} is not a directory.")
+      raise NotADirectoryError(f"{root} is not a directory: give the folder that holds "
+                               "the run directories (default runs/).")
     print(format_runs(list_runs(root)))
 
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  app.run(main)
+  from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main)

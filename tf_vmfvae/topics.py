@@ -8,8 +8,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
+
+from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained NVDM model directory.")
 _NUM_TOPICS = flags.DEFINE_integer("num_topics", 10, "Clusters of posterior codes.")
@@ -29,4 +30,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -14,9 +14,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
 
+from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
 from tf_vmfvae import config as config_lib  # pylint: disable=g-import-not-at-top
 
 # -- Data --
@@ -190,4 +190,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

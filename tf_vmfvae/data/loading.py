@@ -64,6 +64,10 @@ def load_sentence_splits(data_config, vocabulary=None, splits=None):
         max_len=data_config.max_len, num_labels=num_labels or None,
         lowercase=data_config.lowercase)
     corpus.stats.log(logging.getLogger("tf_vmfvae"))
+    if not corpus.sentences:
+      raise text.CorpusError(
+          f"{folder / spec.splits[split]}: no sentence of at least {data_config.min_words} "
+          f"words in {corpus.stats.lines} lines; the {split} split must not be empty.")
     corpora[split] = corpus
   if vocabulary is None:
     vocabulary = text.Vocabulary.build(corpora["train"].sentences, data_config.max_vocab_size)

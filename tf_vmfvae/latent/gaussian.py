@@ -42,6 +42,7 @@ class GaussianLatent(base.LatentLayer):
     inputs: float tensor [batch, features].
     training: bool; sample in training, the mean otherwise.
     sample: bool or None; overrides `training` for that choice.
+    num_samples: int or None; with a sample, draw this many (a leading axis).
 
   Example:
   >>> layer = GaussianLatent(latent_dim=32, kl_schedule="sigmoid")

@@ -151,6 +151,7 @@ class VonMisesFisherLatent(_SphericalLatent):
     inputs: float tensor [batch, features].
     training: bool; sample in training, mean direction otherwise.
     sample: bool or None; overrides `training` for that choice.
+    num_samples: int or None; with a sample, draw this many (a leading axis).
 
   Example:
   >>> layer = VonMisesFisherLatent(latent_dim=50, concentration=80.0, seed=1)

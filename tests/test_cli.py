@@ -1,0 +1,158 @@
+"""Every binary ends a user's mistake with one line on stderr and exit status 1,
+never a traceback. Runs the binaries as subprocesses on corpora written here
+(no ../shared data needed)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from tf_vmfvae import cli
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WORDS = "the a company said it will buy shares stocks fell sharply on monday".split()
+
+
+def _corpus(folder, lines=60):
+  folder.mkdir(parents=True, exist_ok=True)
+  for i, split in enumerate(("train", "valid", "test")):
+    text = "\n".join(" ".join(WORDS[(j * 7 + k * 3 + i) % len(WORDS)] for k in range(3 + j % 6))
+                     for j in range(lines))
+    (folder / f"{split}.txt").write_text(text + "\n", encoding="utf-8")
+  return folder
+
+
+def _binary(module, *args, ok=False):
+  env = {k: v for k, v in os.environ.items() if k != cli.TRACEBACK_ENV_VAR}
+  env["CUDA_VISIBLE_DEVICES"] = ""
+  run = subprocess.run([sys.executable, "-m", f"tf_vmfvae.{module}", *map(str, args)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+  if ok:
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+  assert run.returncode == 1, (run.returncode, run.stderr[-3000:])
+  assert "Traceback" not in run.stderr, run.stderr[-3000:]
+  return run
+
+
+def _error_line(run):
+  """The one line of the error: the last line of stderr, starting with "error: "."""
+  last = run.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: "), run.stderr[-2000:]
+  return last
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """A tiny model trained on a corpus written here: (data folder, model dir)."""
+  root = tmp_path_factory.mktemp("cli")
+  data = _corpus(root / "data")
+  model_dir = root / "run"
+  _binary("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+          f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=2", ok=True)
+  return data, model_dir
+
+
+def test_missing_and_empty_data_folders(tmp_path):
+  for folder in (tmp_path / "missing", tmp_path):
+    line = _error_line(_binary("train", "--flagfile=configs/smoke.flags",
+                               f"--data_dir={folder}", f"--model_dir={tmp_path / 'run'}"))
+    assert f"--data_dir={folder} does not hold the ptb files" in line
+
+
+def test_a_file_that_is_not_utf8_names_file_and_line(tmp_path):
+  data = _corpus(tmp_path / "data")
+  (data / "train.txt").write_bytes(b"good line here\nbad \xff\xfe bytes\n")
+  line = _error_line(_binary("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+                             f"--model_dir={tmp_path / 'run'}"))
+  assert f"{data / 'train.txt'}:2: not valid UTF-8" in line
+
+
+def test_an_empty_training_split(tmp_path):
+  data = _corpus(tmp_path / "data")
+  (data / "train.txt").write_text("one\n\n", encoding="utf-8")
+  line = _error_line(_binary("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+                             f"--model_dir={tmp_path / 'run'}"))
+  assert f"{data / 'train.txt'}: no sentence of at least 2 words" in line
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--hidden_dim=-1", "`hidden_dim` must be an integer >= 1, got -1."),
+    ("--kappa=0", "`concentration` must be a finite number > 0"),
+    ("--batch_size=0", "`batch_size` must be an integer >= 1, got 0."),
+])
+def test_bad_flag_values(tmp_path, flag, message):
+  data = _corpus(tmp_path / "data")
+  line = _error_line(_binary("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+                             f"--model_dir={tmp_path / 'run'}", flag))
+  assert message in line
+
+
+def test_an_unknown_dataset_is_absls_usage_error(tmp_path):
+  run = _binary("train", "--flagfile=configs/smoke.flags", "--dataset=imdb",
+                f"--model_dir={tmp_path / 'run'}")
+  assert "flag --dataset=imdb: value should be one of" in run.stderr
+
+
+@pytest.mark.parametrize("module,args", [
+    ("evaluate", []), ("export", ["--export_dir=EXPORTS"]), ("generate", ["sample"]),
+    ("topics", []),
+])
+def test_a_model_dir_with_no_trained_model(tmp_path, module, args):
+  args = [a.replace("EXPORTS", str(tmp_path / "exports")) for a in args]
+  line = _error_line(_binary(module, f"--model_dir={tmp_path}", *args))
+  assert f"No trained model in {tmp_path}" in line
+
+
+def test_a_resume_under_another_config_is_refused(trained):
+  data, model_dir = trained
+  flags_before = (model_dir / "flags.txt").read_text()
+  line = _error_line(_binary("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+                             f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=2",
+                             "--kappa=3"))
+  assert f"{model_dir} holds a run with another configuration" in line
+  assert (model_dir / "flags.txt").read_text() == flags_before
+
+
+def test_an_export_dir_that_cannot_be_written(trained, tmp_path):
+  _, model_dir = trained
+  blocker = tmp_path / "a_file"
+  blocker.write_text("")
+  for export_dir in (blocker, blocker / "exports"):
+    line = _error_line(_binary("export", f"--model_dir={model_dir}",
+                               f"--export_dir={export_dir}"))
+    assert f"--export_dir={export_dir} cannot be used as a directory" in line
+
+
+def test_an_evaluation_output_that_cannot_be_written_fails_before_evaluating(trained, tmp_path):
+  _, model_dir = trained
+  blocker = tmp_path / "a_file"
+  blocker.write_text("")
+  run = _binary("evaluate", f"--model_dir={model_dir}", f"--output={blocker / 'x.json'}")
+  assert "the folder of --output" in _error_line(run)
+  assert "Importance-weighted" not in run.stderr  # It stopped before evaluating.
+
+
+def test_a_label_for_a_model_without_labels(trained):
+  _, model_dir = trained
+  line = _error_line(_binary("generate", f"--model_dir={model_dir}", "sample", "--label=3"))
+  assert "--label=3 is for a label-conditioned model" in line
+
+
+def test_the_traceback_is_there_when_asked_for(tmp_path):
+  env = {**os.environ, cli.TRACEBACK_ENV_VAR: "1", "CUDA_VISIBLE_DEVICES": ""}
+  run = subprocess.run([sys.executable, "-m", "tf_vmfvae.evaluate", f"--model_dir={tmp_path}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+  assert run.returncode != 0 and "Traceback" in run.stderr and "NoTrainedModelError" in run.stderr
+
+
+def test_the_trained_model_still_evaluates(trained, tmp_path):
+  """The fixture's run is a working model: the errors above are not its fault."""
+  _, model_dir = trained
+  output = tmp_path / "eval.json"
+  _binary("evaluate", f"--model_dir={model_dir}", "--num_importance_samples=2",
+          "--max_batches=1", f"--output={output}", ok=True)
+  assert json.loads(output.read_text())["examples"] > 0

@@ -1,0 +1,49 @@
+"""What every binary shares: a user's mistake ends as one line, not a traceback.
+
+Each binary ends with `cli.run(main)` instead of `absl.app.run(main)`. The
+library raises `ValueError` (a bad value: flag, config, corpus line) or an
+`OSError` about a path (missing data, no trained model, a directory that
+cannot be written) with a message that names the flag or path and what to
+do; this wrapper prints that message as `error: ...` on stderr and exits
+with status 1. absl's own flag errors keep their usage message (status 1,
+or 2 for a `UsageError`). Anything else is a bug and keeps its traceback,
+as does every error when `TF_VMFVAE_TRACEBACK=1` is set.
+
+Importing this module imports neither TensorFlow nor Keras.
+"""
+
+import os
+import sys
+
+from absl import app
+
+TRACEBACK_ENV_VAR = "TF_VMFVAE_TRACEBACK"
+# The errors the library raises for a user's mistakes. `FileNotFoundError`,
+# `PermissionError`, `NotADirectoryError`, `IsADirectoryError` and
+# `FileExistsError` are `OSError`s; `CorpusError` is a `ValueError`.
+USER_ERRORS = (ValueError, OSError)
+
+
+def user_error_message(error):
+  """The one line printed for a user's mistake."""
+  text = " ".join(str(error).split()) or type(error).__name__
+  if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
+    text = f"{text}: {error.filename}"
+  return f"error: {text}"
+
+
+def _guarded(main):
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except USER_ERRORS as error:
+      if os.environ.get(TRACEBACK_ENV_VAR) == "1":
+        raise
+      print(user_error_message(error), file=sys.stderr)
+      sys.exit(1)
+  return wrapped
+
+
+def run(main):
+  """`absl.app.run(main)`, with user errors as one line and exit status 1."""
+  app.run(_guarded(main))
