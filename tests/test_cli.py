@@ -12,17 +12,9 @@ import pytest
 
 from tf_vmfvae import cli
 
+from corpora import write_sentence_corpus as _corpus  # pylint: disable=g-bad-import-order
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-WORDS = "the a company said it will buy shares stocks fell sharply on monday".split()
-
-
-def _corpus(folder, lines=60):
-  folder.mkdir(parents=True, exist_ok=True)
-  for i, split in enumerate(("train", "valid", "test")):
-    text = "\n".join(" ".join(WORDS[(j * 7 + k * 3 + i) % len(WORDS)] for k in range(3 + j % 6))
-                     for j in range(lines))
-    (folder / f"{split}.txt").write_text(text + "\n", encoding="utf-8")
-  return folder
 
 
 def _binary(module, *args, ok=False):

@@ -2,18 +2,21 @@
 
 Each binary ends with `cli.run(main)` instead of `absl.app.run(main)`. The
 library raises `ValueError` (a bad value: flag, config, corpus line) or an
-`OSError` about a path (missing data, no trained model, a directory that
-cannot be written) with a message that names the flag or path and what to
-do; this wrapper prints that message as `error: ...` on stderr and exits
-with status 1. absl's own flag errors keep their usage message (status 1,
-or 2 for a `UsageError`). Anything else is a bug and keeps its traceback,
-as does every error when `TF_VMFVAE_TRACEBACK=1` is set.
+`OSError` (missing data, no trained model, a directory that cannot be
+written, a lost worker) with a message that names the flag or path and what
+to do; when tf_vmfvae's own code raised it, this wrapper prints that message
+as `error: ...` on stderr and exits with status 1. absl's own flag errors
+keep their usage message (status 1, or 2 for a `UsageError`). The same
+types raised inside TensorFlow or Keras, and anything else, are bugs and
+keep their traceback, as does every error when `TF_VMFVAE_TRACEBACK=1`.
 
 Importing this module imports neither TensorFlow nor Keras.
 """
 
 import os
+import pathlib
 import sys
+import traceback
 
 from absl import app
 
@@ -32,12 +35,21 @@ def user_error_message(error):
   return f"error: {text}"
 
 
+_PACKAGE = pathlib.Path(__file__).resolve().parent
+
+
+def raised_by_this_package(error):
+  """Whether the innermost Python frame of `error`'s traceback is tf_vmfvae's."""
+  frames = traceback.extract_tb(error.__traceback__)
+  return bool(frames) and pathlib.Path(frames[-1].filename).resolve().is_relative_to(_PACKAGE)
+
+
 def _guarded(main):
   def wrapped(argv):
     try:
       return main(argv)
     except USER_ERRORS as error:
-      if os.environ.get(TRACEBACK_ENV_VAR) == "1":
+      if os.environ.get(TRACEBACK_ENV_VAR) == "1" or not raised_by_this_package(error):
         raise
       print(user_error_message(error), file=sys.stderr)
       sys.exit(1)

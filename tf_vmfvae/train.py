@@ -177,13 +177,13 @@ def main(argv):
   experiment = experiment_from_flags()
   # A refused resume must leave the run's own flags.txt as it was.
   train_lib.check_same_config(_MODEL_DIR.value, experiment)
-  os.makedirs(_MODEL_DIR.value, exist_ok=True)
-  runs.atomic_write(os.path.join(_MODEL_DIR.value, runs.FLAGS_FILE),
-                    flags.FLAGS.flags_into_string())
+  strategy = train_lib.make_strategy(_STRATEGY.value)
+  if train_lib.is_chief(strategy):  # Other workers of a cluster write nothing.
+    os.makedirs(_MODEL_DIR.value, exist_ok=True)
+    runs.atomic_write(os.path.join(_MODEL_DIR.value, runs.FLAGS_FILE),
+                      flags.FLAGS.flags_into_string())
   verbose = _VERBOSE.value if _VERBOSE.value == "auto" else int(_VERBOSE.value)
-  metrics = train_lib.train(experiment, _MODEL_DIR.value,
-                            strategy=train_lib.make_strategy(_STRATEGY.value),
-                            verbose=verbose)
+  metrics = train_lib.train(experiment, _MODEL_DIR.value, strategy=strategy, verbose=verbose)
   print(f"Done: {metrics['epochs']} epochs, best validation NLL "
         f"{metrics['best_val_nll']:.3f} at epoch {metrics['best_epoch']} "
         f"({metrics['stopped']}); {metrics['train_seconds']:.0f} s of training.")

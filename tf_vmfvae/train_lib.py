@@ -104,6 +104,14 @@ class FixedValidationSeed(keras.callbacks.Callback):
       g.state.assign(state)
 
 
+class WorkerLostError(ConnectionError):
+  """Another worker of a multi-worker run stopped; this one cannot go on."""
+
+
+def _first_line(text):
+  return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
 def is_chief(strategy):
   """Whether this process writes the model directory.
 
@@ -308,17 +316,24 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
   logger.info("Model: %d parameters; %d replicas.", model.count_params(),
               strategy.num_replicas_in_sync)
 
-  tensorboard = keras.callbacks.TensorBoard(log_dir=str(model_dir / runs.LOGS_DIR),
-                                            write_graph=False)
+  # TensorBoard logs, like every file of the run, come from the chief only.
+  tensorboard = ([keras.callbacks.TensorBoard(log_dir=str(model_dir / runs.LOGS_DIR),
+                                              write_graph=False)] if chief else [])
   fixed_validation_seed = FixedValidationSeed(model, tc.seed)
   timer = EpochTimer()
   while state["epoch"] < tc.epochs and state["stopped"] is None:
     epoch = state["epoch"]
     train_ds = epoch_dataset(experiment, splits, epoch)
     timer.start()
-    history = model.fit(train_ds, validation_data=valid_ds, initial_epoch=epoch, shuffle=False,
-                        epochs=epoch + 1, verbose=verbose,
-                        callbacks=[timer, fixed_validation_seed, tensorboard, *callbacks])
+    try:
+      history = model.fit(train_ds, validation_data=valid_ds, initial_epoch=epoch,
+                          shuffle=False, epochs=epoch + 1, verbose=verbose,
+                          callbacks=[timer, fixed_validation_seed, *tensorboard, *callbacks])
+    except tf.errors.UnavailableError as error:
+      raise WorkerLostError(
+          f"A worker of the cluster stopped during epoch {epoch + 1} ("
+          f"{_first_line(error.message)}). The run keeps its last completed epoch: "
+          "restart every worker with the same command to resume.") from error
     timer.stop()
     logs = {k: float(v[-1]) for k, v in history.history.items()}
     val_nll = validation_nll(logs)

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tf_vmfvae import latent as latent_lib
+from tf_vmfvae.models import base
 from tf_vmfvae.models import layers
 
 NVDM_LATENTS = tuple(k for k in latent_lib.KINDS if k != "none")
@@ -42,7 +43,7 @@ def bag_of_words_nll(counts, logits):
 
 
 @keras.saving.register_keras_serializable(package="tf_vmfvae")
-class NVDM(keras.Model):
+class NVDM(base.Model):
   """Neural Variational Document Model: MLP encoder -> z -> softmax decoder.
 
   The loss the model adds is -sum_w count_w log p(w|z) per document plus the

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tf_vmfvae import latent as latent_lib
+from tf_vmfvae.models import base
 from tf_vmfvae.data import text
 from tf_vmfvae.models import layers
 from tf_vmfvae.models import lstm as lstm_lib
@@ -22,7 +23,7 @@ def _check(condition, name, value, requirement):
 
 
 @keras.saving.register_keras_serializable(package="tf_vmfvae")
-class NVRNN(keras.Model):
+class NVRNN(base.Model):
   """The Neural Variational RNN: LSTM encoder -> latent z -> LSTM decoder.
 
   The decoder's initial state is a linear map of z, and z (with the BoW
