@@ -111,3 +111,23 @@ def post(url, body, timeout=60):
       return error.code, json.loads(text)
     except json.JSONDecodeError:
       return error.code, {"error": text}
+
+
+def main():
+  """`python tests/rest_server.py SAVED_MODEL [NAME]`: serves until killed.
+
+  Prints the predict URL on stdout once the model is loaded. The process
+  imports TensorFlow and tensorflow-text only, as a model server would.
+  """
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  path, name = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "model")
+  with serve(path, name) as url:
+    print(url, flush=True)
+    while True:
+      time.sleep(3600)
+
+
+if __name__ == "__main__":
+  main()
+

@@ -56,3 +56,14 @@ def test_the_runs_binary_lists_a_root_and_refuses_a_missing_one(tmp_path):
                            text=True, timeout=300, env=env)
   assert missing.returncode == 1 and "is not a directory" in missing.stderr
   assert "Traceback" not in missing.stderr
+
+
+def test_partial_files_of_a_killed_writer_are_removed(tmp_path):
+  (tmp_path / "checkpoints").mkdir()
+  (tmp_path / "checkpoints" / f"epoch-002.keras{runs.TMP_SUFFIX}.keras").write_text("half")
+  runs.atomic_write_json(tmp_path / runs.STATE_FILE, {"epoch": 1})
+  (tmp_path / f"state.json{runs.TMP_SUFFIX}").write_text("{")  # Killed mid-write.
+  assert sorted(runs.remove_partial_files(tmp_path)) == [
+      f"epoch-002.keras{runs.TMP_SUFFIX}.keras", f"state.json{runs.TMP_SUFFIX}"]
+  assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [runs.STATE_FILE]
+  assert runs.load_state(tmp_path) == {"epoch": 1}

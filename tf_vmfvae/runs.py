@@ -54,12 +54,45 @@ def eval_path(model_dir, split):
   return pathlib.Path(model_dir) / f"eval_{split}.json"
 
 
+TMP_SUFFIX = ".tmp"
+
+
+def remove_partial_files(model_dir):
+  """Deletes what a killed process left half-written (`*.tmp*`); returns their names.
+
+  Every file of a run is written under a temporary name and renamed when
+  complete (`atomic_write`, `save_model`), so a temporary file is never
+  part of the run's state.
+  """
+  removed = []
+  for path in pathlib.Path(model_dir).rglob(f"*{TMP_SUFFIX}*"):
+    if path.is_file():
+      path.unlink()
+      removed.append(path.name)
+  return removed
+
+
+def atomic_save(save, path, extension=""):
+  """Writes a file whole or not at all: `save(temporary path)`, then a rename.
+
+  Args:
+    save: a function that writes a file at the path it is given (e.g.
+      `Vocabulary.save`, `keras.Model.save`).
+    path: the final path.
+    extension: appended to the temporary name, for writers that insist on
+      one (".keras").
+  """
+  tmp = f"{path}{TMP_SUFFIX}{extension}"
+  save(tmp)
+  os.replace(tmp, path)
+
+
 def atomic_write(path, text):
   """Writes `text` to `path` through a temporary file and a rename."""
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
+  def write(tmp):
+    with open(tmp, "w") as f:
+      f.write(text)
+  atomic_save(write, path)
 
 
 def atomic_write_json(path, value):
@@ -91,9 +124,7 @@ def ensure_writable_dir(path, what):
 
 def save_model(model, path):
   """Saves a Keras model to `path` (.keras) through a temporary file."""
-  tmp = f"{path}.tmp.keras"
-  model.save(tmp)
-  os.replace(tmp, path)
+  atomic_save(model.save, path, extension=".keras")
 
 
 def load_config(model_dir):

@@ -295,9 +295,12 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
 
   splits = runs.load_data(experiment, model_dir, splits=["train", "valid"])
   if chief:
+    removed = runs.remove_partial_files(model_dir)
+    if removed:
+      logger.info("Removed what an interrupted run left half-written: %s", ", ".join(removed))
     if not (model_dir / runs.VOCAB_FILE).is_file():
-      splits.vocabulary.save(model_dir / runs.VOCAB_FILE)
-    experiment.save(model_dir / runs.CONFIG_FILE)
+      runs.atomic_save(splits.vocabulary.save, model_dir / runs.VOCAB_FILE)
+    runs.atomic_save(experiment.save, model_dir / runs.CONFIG_FILE)
   valid_ds = splits.dataset("valid", tc.batch_size, bucket_width=experiment.data.bucket_width)
   train_tokens = splits.num_tokens("train")
 
