@@ -88,11 +88,21 @@ def serve(path, model_name="model"):
     def log_message(self, *args):
       del args
 
-  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+  with local_server(Handler) as base:
+    yield f"{base}/v1/models/{model_name}:predict"
+
+
+@contextlib.contextmanager
+def local_server(handler):
+  """Runs an `http.server` handler class on 127.0.0.1 (a free port) in a thread.
+
+  Yields the base URL, "http://127.0.0.1:<port>"; shuts the server down after.
+  """
+  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
   try:
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/models/{model_name}:predict"
+    yield f"http://127.0.0.1:{server.server_address[1]}"
   finally:
     server.shutdown()
     server.server_close()

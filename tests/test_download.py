@@ -3,16 +3,16 @@ good files load; a wrong checksum or a connection dropped mid-file leaves
 nothing in the cache that a later run would trust; a zip archive (Yelp's
 form) is unpacked."""
 
-import contextlib
 import hashlib
 import http.server
 import io
-import threading
 import zipfile
 
 import pytest
 
 from tf_vmfvae.data import registry
+
+import rest_server  # pylint: disable=g-bad-import-order  (tests/rest_server.py)
 
 FILES = {"train.txt": b"a b c\nd e f\n", "valid.txt": b"a b\n", "test.txt": b"c d\n"}
 
@@ -39,17 +39,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     del args
 
 
-@contextlib.contextmanager
 def _server(content):
-  handler = type("Handler", (_Handler,), {"content": content})
-  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  try:
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-  finally:
-    server.shutdown()
-    server.server_close()
+  return rest_server.local_server(type("Handler", (_Handler,), {"content": content}))
 
 
 def _sha(data):
