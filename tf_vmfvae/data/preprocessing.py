@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-UNK_ID = 1  # = tf_vmfvae.data.text.UNK_ID (that module imports this one).
+UNK_ID = 1  # The id of <unk>; tf_vmfvae.data.text takes it from here.
 
 _TOKENIZER = tf_text.WhitespaceTokenizer()
 

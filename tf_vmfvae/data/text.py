@@ -19,8 +19,8 @@ from tf_vmfvae.data import preprocessing
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
-assert UNK_ID == preprocessing.UNK_ID
+PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
+UNK_ID = preprocessing.UNK_ID  # The id unknown words get, in training and serving alike.
 _SPLIT_CHUNK = 20000  # Lines split per TensorFlow call.
 
 
