@@ -61,3 +61,167 @@ def test_the_binary_refuses_a_bad_scale_and_needs_an_output_dir(tmp_path):
                        capture_output=True, text=True, timeout=300)
   assert run.returncode == 1 and "output_dir" in run.stderr
   assert common.SCALES == ("small", "full")
+
+
+# -- Experiments that train: tiny models (configs/experiments_small.flags) on
+# PTB. One runs folder for the whole module, so that experiments needing the
+# same model (e.g. probing and bow_conditioning) share its run, as they do
+# for a user.
+from tf_vmfvae.experiments import bow_conditioning  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.experiments import collapse  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.experiments import interpolation  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.experiments import kappa_sweep  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.experiments import learned_kappa  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.experiments import probing  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.experiments import word_swap  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.latent import kl  # pylint: disable=g-import-not-at-top
+
+SMALL_LATENT_DIM = 8  # configs/experiments_small.flags
+
+
+@pytest.fixture(scope="module")
+def shared_runs(tmp_path_factory):
+  return tmp_path_factory.mktemp("experiment_runs")
+
+
+def _run(module, tmp_path, runs_dir, **kwargs):
+  module.run(tmp_path, "small", runs_dir=runs_dir, num_threads=1, parallel=2, **kwargs)
+
+
+def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_runs):
+  _run(collapse, tmp_path, shared_runs)
+  curves = common.read_csv(tmp_path / "collapse.csv")
+  epochs = collapse._SCHEDULE["small"][0]  # pylint: disable=protected-access
+  assert sorted({c["model"] for c in curves}) == sorted(collapse.PAPER)
+  assert len(curves) == len(collapse.PAPER) * epochs
+  vmf_kl = kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, 35.0)
+  for c in curves:
+    assert 0 <= c["val_active_units"] <= SMALL_LATENT_DIM
+    assert c["val_mi"] <= np.log(32) + 1e-4  # The batch estimate's cap, log B.
+    if c["model"] == "vmf":  # A fixed kappa: the KL is the closed form every epoch.
+      assert c["val_kl"] == pytest.approx(vmf_kl, rel=1e-4)
+  table = common.read_csv(tmp_path / "collapse_table.csv")
+  assert [r["paper_nll"] for r in table] == [float(collapse.PAPER[r["model"]][1]) for r in table]
+  assert (tmp_path / "collapse.png").stat().st_size > 10_000
+
+
+def test_the_annealing_schedule_spans_the_first_epochs():
+  from tf_vmfvae.latent import schedules  # pylint: disable=g-import-not-at-top
+  name, _, arguments = collapse.sigmoid_schedule("full").partition(":")
+  kwargs = {k: float(v) for k, v in (a.split("=") for a in arguments.split(","))}
+  weight = schedules.get(name).__class__(**kwargs)
+  steps = 20 * collapse._SCHEDULE["full"][1]  # pylint: disable=protected-access
+  assert float(weight(0)) < 0.01 and float(weight(steps)) > 0.99
+
+
+def test_kappa_sweep_kl_grows_with_kappa_and_resumes(tmp_path, shared_runs, monkeypatch):
+  # Two of the four settings keep the test short; the binary runs all four.
+  monkeypatch.setattr(kappa_sweep, "SETTINGS", {
+      k: kappa_sweep.SETTINGS[k] for k in ("inputless", "standard")})
+  _run(kappa_sweep, tmp_path, shared_runs)
+  rows = common.read_csv(tmp_path / "kappa_sweep.csv")
+  kappas = kappa_sweep.KAPPAS["small"]
+  assert len(rows) == 2 * len(kappas) + len(kappa_sweep.GAUSSIAN_WEIGHTS)
+  for setting in ("inputless", "standard"):
+    vmf = [r for r in rows if r["setting"] == setting and r["latent"] == "vmf"]
+    assert [r["kappa"] for r in vmf] == list(kappas)
+    for r in vmf:
+      assert r["kl"] == pytest.approx(kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, r["kappa"]),
+                                      rel=1e-4)
+      assert r["nll"] == pytest.approx(r["recon"] + r["kl"], rel=1e-5)
+    assert np.all(np.diff([r["kl"] for r in vmf]) > 0)
+  for name in ("kappa_sweep.png", "kappa_sweep_heatmap.png"):
+    assert (tmp_path / name).stat().st_size > 10_000
+  # Finished runs are skipped: their state is not rewritten.
+  states = sorted(shared_runs.glob("*/state.json"))
+  before = [p.stat().st_mtime_ns for p in states]
+  common.train_settings([s for *_, s in kappa_sweep.settings("small")], shared_runs,
+                        num_threads=1)
+  assert [p.stat().st_mtime_ns for p in states] == before
+
+
+def test_bow_conditioning_table(tmp_path, shared_runs):
+  _run(bow_conditioning, tmp_path, shared_runs)
+  rows = common.read_csv(tmp_path / "bow_conditioning.csv")
+  assert [(r["decoder"], r["latent"]) for r in rows] == list(bow_conditioning.PAPER)
+  for r in rows:
+    assert r["ppl"] > 1
+    if r["latent"] == "rnnlm":
+      assert np.isnan(r["kl"]) and np.isnan(r["mi"])
+    elif r["latent"] == "vmf":
+      kappa = 35.0 if r["decoder"] == "standard" else 80.0
+      assert r["kl"] == pytest.approx(kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, kappa), rel=1e-4)
+  assert (tmp_path / "bow_conditioning.png").stat().st_size > 10_000
+
+
+def test_probes_recover_a_learnable_map_and_not_noise():
+  rng = np.random.default_rng(0)
+  inputs = rng.normal(size=(1200, 6)).astype(np.float32)
+  targets = np.tanh(inputs @ rng.normal(size=(6, 4))).astype(np.float32)
+  assert probing.probe(inputs[:1000], targets[:1000], inputs[1000:], targets[1000:],
+                       epochs=40, width=32) > 0.9
+  noise = rng.normal(size=targets.shape).astype(np.float32)
+  assert abs(probing.probe(inputs[:1000], noise[:1000], inputs[1000:], noise[1000:],
+                           epochs=5, width=32)) < 0.2
+
+
+def test_probing_table(tmp_path, shared_runs):
+  _run(probing, tmp_path, shared_runs)
+  rows = common.read_csv(tmp_path / "probing.csv")
+  assert {(r["setting"], r["latent"], r["direction"]) for r in rows} == set(probing.PAPER)
+  for r in rows:
+    assert -1 <= r["cosine"] <= 1 and -1 <= r["baseline_cosine"] <= 1
+  assert (tmp_path / "probing.png").stat().st_size > 10_000
+
+
+def test_word_swap_cosine_is_one_without_swaps(tmp_path, shared_runs):
+  _run(word_swap, tmp_path, shared_runs)
+  rows = common.read_csv(tmp_path / "word_swap.csv")
+  probabilities = word_swap.GRID["small"][0]
+  assert len(rows) == 4 * len(probabilities)
+  for r in rows:
+    if r["swap_probability"] == 0:
+      assert r["mean_cosine"] == pytest.approx(1.0, abs=1e-6)
+      assert r["standard_error"] == pytest.approx(0.0, abs=1e-6)
+    assert r["mean_cosine"] <= 1.0 + 1e-6
+  assert (tmp_path / "word_swap.png").stat().st_size > 10_000
+
+
+def test_swaps_keep_the_words_and_swap_at_the_rate_asked():
+  rng = np.random.default_rng(1)
+  sentence = np.arange(1, 5001)
+  for p in (0.0, 0.3, 1.0):
+    swapped = word_swap.swap_adjacent(sentence, p, rng)
+    assert sorted(swapped) == sorted(sentence)
+    moved = np.mean(swapped != sentence)
+    # A pair is swapped with probability p, then skipped: 2p / (1 + p) of the words move
+    # (5,000 words: the standard deviation is below 0.01).
+    assert moved == pytest.approx(2 * p / (1 + p), abs=0.03)
+
+
+def test_learned_kappa_stays_in_its_clip_range(tmp_path, shared_runs):
+  _run(learned_kappa, tmp_path, shared_runs)
+  curves = common.read_csv(tmp_path / "learned_kappa.csv")
+  learned = [c for c in curves if c["kappa"] == "learned"]
+  assert learned and all(1.0 <= c["kappa_p10"] <= c["kappa_mean"] + 1e-6 and
+                         c["kappa_p10"] <= c["kappa_p90"] <= 500.0 for c in learned)
+  fixed = {c["decoder"]: c["kappa_mean"] for c in curves if c["kappa"] == "fixed"}
+  assert fixed == {"standard": 35.0, "inputless": 80.0}
+  assert len(common.read_csv(tmp_path / "learned_kappa_table.csv")) == 4
+  assert (tmp_path / "learned_kappa.png").stat().st_size > 10_000
+
+
+def test_interpolation_decodes_every_point_of_both_paths(tmp_path, shared_runs):
+  _run(interpolation, tmp_path, shared_runs)
+  rows = common.read_csv(tmp_path / "interpolation.csv")
+  pairs, steps = interpolation.SIZES["small"]
+  assert len(rows) == pairs * steps
+  assert [r["fraction"] for r in rows] == pytest.approx(list(np.linspace(0, 1, steps)) * pairs)
+  assert all(isinstance(r["vmf"], str) and isinstance(r["gaussian"], str) for r in rows)
+  assert (tmp_path / "interpolation.png").stat().st_size > 10_000
+
+
+def test_a_failed_training_run_is_one_error_naming_its_log(tmp_path):
+  bad = common.Setting("bad", "bad", ("--flagfile=/nonexistent.flags",))
+  with pytest.raises(common.TrainingError, match="bad.log"):
+    common.train_settings([bad], tmp_path, num_threads=1)

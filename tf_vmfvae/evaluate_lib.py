@@ -9,18 +9,8 @@ tokens are word counts), through their shared analysis API
                K = `num_importance_samples` (He et al. 2019 use 500): a tighter
                bound on -log p(x), each sample decoded separately.
   PPL        = exp(sum of NLL / number of tokens incl. <eos>).
-  MI         = I(x; z) under q, estimated per batch as
-               mean_x[log q(z|x) - log (1/B) sum_x' q(z|x')], z ~ q(z|x)
-               (Hoffman & Johnson 2016; He et al. 2019's estimator).
-  AU         = number of latent dimensions whose posterior mean E_q[z] varies
-               across the data with variance > 0.01 times that coordinate's
-               variance under the prior (Burda et al. 2016's 0.01 for N(0, I);
-               0.01 / d for the uniform prior on S^{d-1}, whose coordinates
-               have variance 1/d: an absolute 0.01 would call every
-               dimension of a d > 100 sphere inactive, however it is used).
-               For a vMF, E_q[z] = A_d(k) mu (inside the ball), not mu.
-  The MI estimate averages over each batch's examples, so it cannot exceed
-  log(batch size) nats: "mi_cap" in the metrics.
+  MI, AU     = mutual information I(x; z) (batch estimate, <= log B:
+               "mi_cap") and active units: `tf_vmfvae.latent.usage`.
   paper NLL  = the paper's protocol with n draws of q (n = 3 in its code;
                by default n = the model's `decode_samples` when > 1, else
                off), through the model's `reconstruction_nll_of_draws` plus
@@ -44,10 +34,10 @@ import numpy as np
 import tensorflow as tf
 
 from tf_vmfvae import runs
+from tf_vmfvae.latent import usage
 
 logger = logging.getLogger("tf_vmfvae")
 
-ACTIVE_UNIT_THRESHOLD = 0.01
 DEFAULT_IMPORTANCE_SAMPLES = 100
 
 
@@ -150,12 +140,7 @@ class Evaluator:
     z = self.latent.sample(params)
     recon = self.model.reconstruction_nll(batch, z)
     kl = self.latent.kl_divergence(params)
-    # MI: log q(z_i|x_i) - log mean_j q(z_i|x_j), z_i ~ q(z|x_i).
-    log_q_own = self.latent.posterior_log_prob(z, params)
-    log_q_all = self.latent.posterior_log_prob(z[:, None, :], params)  # [B, B]
-    batch_size = tf.cast(tf.shape(z)[0], tf.float32)
-    log_q_agg = tf.reduce_logsumexp(log_q_all, axis=1) - tf.math.log(batch_size)
-    mi = tf.reduce_mean(log_q_own - log_q_agg)
+    mi = usage.mutual_information(self.latent, params, z)
     return recon, kl, self.latent.posterior_mean(params), tokens, mi
 
   @tf.function(reduce_retracing=True)
@@ -299,39 +284,10 @@ def evaluate(model_dir, split="test", num_importance_samples=DEFAULT_IMPORTANCE_
     means = np.concatenate(means)
     prior_variance = model.latent.prior_coordinate_variance()
     metrics.update(mi=float(np.mean(mis)), mi_cap=math.log(batch_size),
-                   active_units=count_active_units(means, prior_variance),
-                   active_unit_threshold=ACTIVE_UNIT_THRESHOLD * prior_variance,
+                   active_units=usage.count_active_units(means, prior_variance),
+                   active_unit_threshold=usage.ACTIVE_UNIT_THRESHOLD * prior_variance,
                    latent_dim=int(means.shape[-1]))
   return metrics
-
-
-def count_active_units(means, prior_coordinate_variance=1.0,
-                       threshold=ACTIVE_UNIT_THRESHOLD):
-  """Counts the latent dimensions the encoder uses (active units).
-
-  A dimension is active when its posterior mean varies across the data
-  with a variance above `threshold` times its variance under the prior.
-
-  Args:
-    means: float array [examples, latent_dim], E_q[z] of each example.
-    prior_coordinate_variance: float, a coordinate's variance under p(z)
-      (`LatentLayer.prior_coordinate_variance()`).
-    threshold: float, the fraction of the prior variance; 0.01 by default.
-
-  Returns:
-    int.
-
-  Example:
-  >>> rng = np.random.default_rng(0)
-  >>> z = rng.normal(size=(1000, 200))
-  >>> z /= np.linalg.norm(z, axis=1, keepdims=True)   # spread over S^199
-  >>> count_active_units(z, prior_coordinate_variance=1 / 200)
-  200
-  >>> count_active_units(np.tile(z[:1], (1000, 1)), prior_coordinate_variance=1 / 200)
-  0
-  """
-  variance = np.var(np.asarray(means), axis=0)
-  return int(np.sum(variance > threshold * prior_coordinate_variance))
 
 
 def format_table(metrics):

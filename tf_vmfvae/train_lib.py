@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_vmfvae import runs
+from tf_vmfvae.latent import usage
 from tf_vmfvae.models import NVDM
 from tf_vmfvae.models import NVRNN
 
@@ -102,6 +103,32 @@ class FixedValidationSeed(keras.callbacks.Callback):
   def on_test_end(self, logs=None):
     for g, state in zip(self._generators, self._saved):
       g.state.assign(state)
+
+
+class LatentUsageLogger(keras.callbacks.Callback):
+  """Adds the latent code's use on validation to each epoch's logs.
+
+  "val_mi" (mutual information, nats) and "val_active_units", and for a
+  learned concentration "val_kappa_mean", "val_kappa_p10", "val_kappa_p90"
+  (`tf_vmfvae.latent.usage.LatentUsage`): they go into the run's history and,
+  as this callback runs before TensorBoard's, into its logs. Encoder only,
+  with draws of its own seed: training's draws are unaffected.
+
+  Args:
+    model: the model being trained (one with a latent).
+    dataset: the validation batches.
+    seed: int.
+  """
+
+  def __init__(self, model, dataset, seed):
+    super().__init__()
+    self._usage = usage.LatentUsage(model, seed)
+    self._dataset = dataset
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      summary = self._usage(self._dataset)
+      logs.update({f"val_{name}": value for name, value in summary.items()})
 
 
 class WorkerLostError(ConnectionError):
@@ -323,6 +350,8 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
   tensorboard = ([keras.callbacks.TensorBoard(log_dir=str(model_dir / runs.LOGS_DIR),
                                               write_graph=False)] if chief else [])
   fixed_validation_seed = FixedValidationSeed(model, tc.seed)
+  latent_usage = ([LatentUsageLogger(model, valid_ds, tc.seed)]
+                  if getattr(model, "latent", None) is not None else [])
   timer = EpochTimer()
   while state["epoch"] < tc.epochs and state["stopped"] is None:
     epoch = state["epoch"]
@@ -331,7 +360,8 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
     try:
       history = model.fit(train_ds, validation_data=valid_ds, initial_epoch=epoch,
                           shuffle=False, epochs=epoch + 1, verbose=verbose,
-                          callbacks=[timer, fixed_validation_seed, *tensorboard, *callbacks])
+                          callbacks=[timer, fixed_validation_seed, *latent_usage, *tensorboard,
+                                     *callbacks])
     except tf.errors.UnavailableError as error:
       raise WorkerLostError(
           f"A worker of the cluster stopped during epoch {epoch + 1} ("

@@ -1,0 +1,107 @@
+r"""Table 1 of the paper: KL collapse of Gaussian NVRNNs, and the vMF beside them.
+
+Usage:
+  python -m tf_vmfvae.experiments.collapse --output_dir=docs/figures --scale=small
+  python -m tf_vmfvae.experiments.collapse --output_dir=docs/figures --scale=full \
+      --runs_dir=runs --parallel=2 --num_threads=1
+
+Gaussian NVRNNs on PTB (configs/ptb_gaussian.flags) with a 1-layer and a
+3-layer LSTM encoder, each with a constant KL weight of 1 and with sigmoid
+annealing from 0 to 1 over the first 20 epochs (scale=small: the first half
+of its epochs), and the vMF model (configs/ptb.flags). The table gives the
+development-set KL and NLL at each run's best epoch, the paper's beside them;
+beyond the paper, the curves give the validation KL, NLL, mutual information
+I(x; z) and active units of every model after each epoch (the trainer logs
+MI and AU on validation, also to TensorBoard). A KL above zero is not use of
+the code: the MI says whether z carries information about x. Writes
+collapse.csv (per epoch), collapse_table.csv and collapse.png.
+"""
+
+import math
+import pathlib
+
+from tf_vmfvae.experiments import common
+
+# Table 1 of the paper (development set).
+PAPER = {"gaussian_3layer": (0.00, 135), "gaussian_1layer": (3.37, 129),
+         "gaussian_3layer_annealed": (1.05, 132), "gaussian_1layer_annealed": (6.52, 125),
+         "vmf": (18.6, 117)}
+# (epochs, steps of one epoch) of each scale: the annealing span follows them.
+_SCHEDULE = {"small": (4, 8), "full": (40, 1315)}  # full: 42,068 PTB sentences / 32.
+_ANNEALED_EPOCHS = {"small": 2, "full": 20}
+
+
+def sigmoid_schedule(scale):
+  """A sigmoid KL weight going from ~0 to ~1 over the scale's annealing span."""
+  _, steps = _SCHEDULE[scale]
+  span = _ANNEALED_EPOCHS[scale] * steps
+  return f"sigmoid:midpoint={span // 2},steepness={10.0 / span:.6g}"
+
+
+def settings(scale):
+  epochs = () if scale == "full" else (f"--epochs={_SCHEDULE[scale][0]}",)
+  result = {}
+  for layers in (1, 3):
+    for annealed in (False, True):
+      key = f"gaussian_{layers}layer" + ("_annealed" if annealed else "")
+      schedule = sigmoid_schedule(scale) if annealed else "1"
+      result[key] = common.setting(
+          "ptb_gaussian", key.replace("_", " "), scale, f"--encoder_layers={layers}",
+          f"--kl_schedule={schedule}", *epochs)
+  result["vmf"] = common.setting("ptb", "vmf", scale, *epochs)
+  return result
+
+
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+  """Trains (or reuses) the five models; writes the CSVs and the figure."""
+  common.check_scale(scale)
+  models = settings(scale)
+  run_dirs = common.train_settings(models.values(), common.default_runs_dir(
+      output_dir, scale, runs_dir), num_threads=num_threads, parallel=parallel)
+  curves, table = [], []
+  for key, model in models.items():
+    history = common.history(run_dirs[model.name])
+    for logs in history:
+      curves.append({"model": key, "epoch": int(logs["epoch"]),
+                     "val_kl": logs.get("val_kl", 0.0), "val_nll": logs["val_nll"],
+                     "val_mi": logs.get("val_mi", math.nan),
+                     "val_active_units": logs.get("val_active_units", math.nan)})
+    best = min(history, key=lambda logs: logs["val_nll"])
+    table.append({"model": key, "epochs": len(history), "best_epoch": int(best["epoch"]),
+                  "dev_kl": best.get("val_kl", 0.0), "dev_nll": best["val_nll"],
+                  "dev_mi": best.get("val_mi", math.nan),
+                  "dev_active_units": best.get("val_active_units", math.nan),
+                  "paper_kl": PAPER[key][0], "paper_nll": float(PAPER[key][1])})
+  output_dir = pathlib.Path(output_dir)
+  common.write_csv(output_dir / "collapse.csv", curves)
+  common.write_csv(output_dir / "collapse_table.csv", table)
+  _plot(curves, output_dir / "collapse.png", scale)
+  print(common.format_rows(
+      table, ["model", "epochs", "best_epoch", "dev_kl", "dev_nll", "dev_mi",
+              "dev_active_units", "paper_kl", "paper_nll"],
+      f"collapse (Table 1, PTB dev, scale={scale}; paper numbers are full scale)"))
+  return table
+
+
+def _plot(curves, path, scale):
+  plt = common.pyplot()
+  figure, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+  for key in PAPER:
+    points = [c for c in curves if c["model"] == key]
+    epochs = [c["epoch"] for c in points]
+    for axis, column in zip(axes, ("val_kl", "val_nll", "val_mi", "val_active_units")):
+      axis.plot(epochs, [c[column] for c in points], "o-", markersize=3, label=key)
+  for axis, title in zip(axes, ("KL [nats]", "NLL (ELBO) [nats / sentence]",
+                                "mutual information I(x;z) [nats]", "active units")):
+    axis.set_title(f"validation {title}", fontsize=9)
+    axis.set_xlabel("epoch")
+    axis.grid(alpha=0.3)
+  axes[0].legend(fontsize=7)
+  figure.suptitle(f"KL collapse on PTB (scale={scale})", fontsize=10)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+
+
+if __name__ == "__main__":
+  common.main_for(run, trains=True)
