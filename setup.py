@@ -24,7 +24,8 @@ _INSTALL_REQUIRES = [
 ]
 
 _EXTRAS = {
-    "test": ["pytest>=8", "scipy", "mpmath", "tensorflow-serving-api==2.21.0"],
+    "test": ["pytest>=8", "scipy", "mpmath", "tensorflow-serving-api==2.21.0",
+             "nbclient", "nbformat", "ipykernel"],  # The notebooks are executed in CI.
 }
 
 setuptools.setup(

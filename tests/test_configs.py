@@ -2,8 +2,6 @@
 
 import pathlib
 
-from absl import flags
-from absl.testing import flagsaver
 import pytest
 
 from tf_vmfvae import train
@@ -14,10 +12,7 @@ FLAGFILES = sorted((ROOT / "configs").glob("*.flags"))
 
 
 def _experiment(flagfile):
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train", f"--flagfile={flagfile}", "--model_dir=unused"])
-    return train.experiment_from_flags()
+  return train.experiment_from_args(f"--flagfile={flagfile}")
 
 
 def test_there_are_flagfiles():
@@ -55,25 +50,18 @@ def test_paper_protocol_flagfiles_add_three_draws_to_their_base(base, monkeypatc
                                vocabulary_size=40).decode_samples == 3
 
 
-def _experiment_from_args(*args):
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train", "--model_dir=unused", *args])
-    return train.experiment_from_flags()
-
-
 def test_a_bare_family_gets_its_own_model_defaults():
   """Unset model flags take the family's constructor defaults, not NVRNN's."""
-  nvdm = train_lib.build_model(_experiment_from_args("--family=nvdm", "--dataset=20news"),
+  nvdm = train_lib.build_model(train.experiment_from_args("--family=nvdm", "--dataset=20news"),
                                vocabulary_size=40)
   assert (nvdm.latent_dim, nvdm.encoder_layers, nvdm.latent.concentration, nvdm.dropout) == (
       25, 2, 100.0, 0.1)
-  nvrnn = train_lib.build_model(_experiment_from_args(), vocabulary_size=40)
+  nvrnn = train_lib.build_model(train.experiment_from_args(), vocabulary_size=40)
   assert (nvrnn.latent_dim, nvrnn.encoder_layers, nvrnn.latent.concentration, nvrnn.dropout) == (
       50, 1, 80.0, 0.5)
   # A flag that is given wins.
   assert train_lib.build_model(
-      _experiment_from_args("--family=nvdm", "--latent_dim=7"), vocabulary_size=40).latent_dim == 7
+      train.experiment_from_args("--family=nvdm", "--latent_dim=7"), vocabulary_size=40).latent_dim == 7
 
 
 def test_importing_the_config_imports_no_keras():

@@ -57,6 +57,8 @@ def test_sampled_cosines_agree_with_the_closed_forms(geometry):
 def test_the_binary_refuses_a_bad_scale_and_needs_an_output_dir(tmp_path):
   with pytest.raises(ValueError, match="`scale` must be one of"):
     kl_geometry.run(tmp_path, "huge")
+  with pytest.raises(ValueError, match="`scale` must be one of"):
+    collapse.run(tmp_path, "huge")  # Before anything is trained.
   run = subprocess.run([sys.executable, "-m", "tf_vmfvae.experiments.kl_geometry"], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
   assert run.returncode == 1 and "output_dir" in run.stderr

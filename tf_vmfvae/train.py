@@ -168,6 +168,24 @@ def experiment_from_flags():
           seed=_SEED.value))
 
 
+def experiment_from_args(*args):
+  """The `ExperimentConfig` that `python -m tf_vmfvae.train <args>` would train.
+
+  For notebooks and tests: the flags are parsed into a saved-and-restored
+  copy of absl's state, so the caller's own flags are untouched.
+
+  Example:
+  >>> experiment = experiment_from_args("--flagfile=configs/ptb.flags")  # doctest: +SKIP
+  >>> experiment.model["concentration"]                                 # doctest: +SKIP
+  35.0
+  """
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  with flagsaver.flagsaver():
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train", "--model_dir=unused", *args])
+    return experiment_from_flags()
+
+
 def main(argv):
   del argv
   logging.getLogger("tf_vmfvae").setLevel(logging.INFO)

@@ -40,10 +40,8 @@ def settings(scale):
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the six models; writes the CSV and the figure."""
-  common.check_scale(scale)
-  models = settings(scale)
-  run_dirs = common.train_settings(models.values(), common.default_runs_dir(
-      output_dir, scale, runs_dir), num_threads=num_threads, parallel=parallel)
+  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
+                                     num_threads, parallel)
   rows = []
   for (mode, latent), model in models.items():
     metrics = common.test_metrics(run_dirs[model.name])
@@ -81,9 +79,7 @@ def _plot(rows, path, scale):
     axis.set_xticks(ticks, labels, fontsize=7)
     axis.set_title(f"{title} (scale={scale})", fontsize=9)
     axis.grid(alpha=0.3, axis="y")
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
+  common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -54,10 +54,8 @@ def settings(scale):
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the five models; writes the CSVs and the figure."""
-  common.check_scale(scale)
-  models = settings(scale)
-  run_dirs = common.train_settings(models.values(), common.default_runs_dir(
-      output_dir, scale, runs_dir), num_threads=num_threads, parallel=parallel)
+  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
+                                     num_threads, parallel)
   curves, table = [], []
   for key, model in models.items():
     history = common.history(run_dirs[model.name])
@@ -98,9 +96,7 @@ def _plot(curves, path, scale):
     axis.grid(alpha=0.3)
   axes[0].legend(fontsize=7)
   figure.suptitle(f"KL collapse on PTB (scale={scale})", fontsize=10)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
+  common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

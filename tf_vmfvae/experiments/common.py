@@ -100,6 +100,27 @@ def train_settings(settings, runs_dir, num_threads=0, parallel=1):
   return {s.name: done[s.name] for s in settings}
 
 
+def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, parallel=1):
+  """Trains (or reuses) an experiment's settings at `scale`.
+
+  Args:
+    settings: the experiment's function of the scale, returning its settings:
+      a dict of `Setting`s, or a list whose items are `Setting`s or tuples
+      ending with one.
+    output_dir, scale, runs_dir, num_threads, parallel: of the binary; the
+      runs go to `runs_dir`, default `<output_dir>/runs_<scale>`.
+
+  Returns:
+    (what `settings(scale)` returned, {setting name: run directory}).
+  """
+  check_scale(scale)
+  chosen = settings(scale)
+  items = chosen.values() if isinstance(chosen, dict) else chosen
+  flat = [item[-1] if isinstance(item, tuple) else item for item in items]
+  return chosen, train_settings(flat, default_runs_dir(output_dir, scale, runs_dir),
+                                num_threads=num_threads, parallel=parallel)
+
+
 def _last_line(path):
   lines = [line for line in pathlib.Path(path).read_text(errors="replace").splitlines()
            if line.strip()]
@@ -144,10 +165,10 @@ def read_csv(path):
     return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def format_rows(rows, columns, title):
-  """A plain-text table of `rows` (dicts) over `columns`, floats to 3 digits."""
+def format_rows(rows, columns, title, digits=3):
+  """A plain-text table of `rows` (dicts) over `columns`, floats to `digits`."""
   def cell(v):
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
   table = [columns] + [[cell(r[c]) for c in columns] for r in rows]
   widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
   lines = [title] + ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in table]
@@ -160,6 +181,13 @@ def pyplot():
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   return plt
+
+
+def save_figure(figure, path, dpi=110):
+  """Lays out, writes and closes a matplotlib figure."""
+  figure.tight_layout()
+  figure.savefig(path, dpi=dpi)
+  pyplot().close(figure)
 
 
 def check_scale(scale):

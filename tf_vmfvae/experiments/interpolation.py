@@ -40,10 +40,8 @@ def pick_pairs(sentences, num_pairs, seed=0):
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) both models, interpolates; writes the CSV and figure."""
   from tf_vmfvae import generate_lib  # pylint: disable=g-import-not-at-top
-  common.check_scale(scale)
-  models = settings(scale)
-  run_dirs = common.train_settings(models.values(), common.default_runs_dir(
-      output_dir, scale, runs_dir), num_threads=num_threads, parallel=parallel)
+  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
+                                     num_threads, parallel)
   num_pairs, steps = SIZES[scale]
   _, splits = common.load_model(run_dirs[models["vmf"].name])
   test = [" ".join(splits.vocabulary.decode(ids)) for ids in splits.ids["test"]]
@@ -87,9 +85,7 @@ def _plot(rows, path, scale):
   table.auto_set_font_size(False)
   table.set_fontsize(7)
   axis.set_title(f"Interpolation between test sentences (scale={scale})", fontsize=9)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
+  common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -52,10 +52,8 @@ def settings(scale):
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) every (setting, kappa); writes the CSV and figures."""
-  common.check_scale(scale)
-  grid = settings(scale)
-  run_dirs = common.train_settings([s for *_, s in grid], common.default_runs_dir(
-      output_dir, scale, runs_dir), num_threads=num_threads, parallel=parallel)
+  grid, run_dirs = common.train_for(settings, output_dir, scale, runs_dir, num_threads,
+                                    parallel)
   rows = []
   for name, latent, value, model in grid:
     metrics = common.test_metrics(run_dirs[model.name])
@@ -99,9 +97,7 @@ def _plot_bars(rows, path, scale):
   axis.set_title(f"Inputless PTB: reconstruction + KL; PPL above (scale={scale})",
                  fontsize=9)
   axis.legend(fontsize=8)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
+  common.save_figure(figure, path)
 
 
 def _plot_heatmap(rows, path, scale):
@@ -124,9 +120,7 @@ def _plot_heatmap(rows, path, scale):
   axis.set_xlabel("kappa")
   axis.set_title(f"test PPL; darker = closer to the setting's best (scale={scale})",
                  fontsize=9)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
+  common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -38,10 +38,8 @@ def settings(scale):
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the models; writes the CSVs and the figure."""
-  common.check_scale(scale)
-  models = settings(scale)
-  run_dirs = common.train_settings(models.values(), common.default_runs_dir(
-      output_dir, scale, runs_dir), num_threads=num_threads, parallel=parallel)
+  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
+                                     num_threads, parallel)
   curves, table = [], []
   for (mode, kind), model in models.items():
     fixed = float(common.flag_value(_CONFIGS[mode], "kappa"))
@@ -87,9 +85,7 @@ def _plot(curves, path, scale):
     axis.set_xlabel("epoch")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
+  common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

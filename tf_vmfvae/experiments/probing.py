@@ -76,10 +76,8 @@ def probe(train_inputs, train_targets, test_inputs, test_targets, epochs, width,
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the four models, fits the probes; writes CSV and figure."""
-  common.check_scale(scale)
-  models = settings(scale)
-  run_dirs = common.train_settings(models.values(), common.default_runs_dir(
-      output_dir, scale, runs_dir), num_threads=num_threads, parallel=parallel)
+  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
+                                     num_threads, parallel)
   num_train, epochs, width = SIZES[scale]
   rows = []
   for (setting, latent), model_setting in models.items():
@@ -129,9 +127,7 @@ def _plot(rows, path, scale):
   axis.set_ylim(0, 1)
   axis.set_title(f"Probing the code (scale={scale}; black: paper)", fontsize=9)
   axis.legend(fontsize=8)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
+  common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -60,10 +60,8 @@ def cosines(a, b):
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the four models, swaps and encodes; writes CSV and figure."""
-  common.check_scale(scale)
-  models = settings(scale)
-  run_dirs = common.train_settings(models.values(), common.default_runs_dir(
-      output_dir, scale, runs_dir), num_threads=num_threads, parallel=parallel)
+  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
+                                     num_threads, parallel)
   probabilities, num_sentences = GRID[scale]
   rows = []
   for (setting, latent), model_setting in models.items():
@@ -83,7 +81,7 @@ def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   _plot(rows, output_dir / "word_swap.png", scale)
   print(common.format_rows(
       rows, ["setting", "latent", "swap_probability", "mean_cosine", "standard_error"],
-      f"word_swap (Fig. 5, PTB test, Inputless, scale={scale})"))
+      f"word_swap (Fig. 5, PTB test, Inputless, scale={scale})", digits=6))
   return rows
 
 
@@ -105,9 +103,7 @@ def _plot(rows, path, scale):
     axis.grid(alpha=0.3)
   axes[0].set_ylabel("cos(code, code after swaps)")
   axes[0].legend(fontsize=8)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
+  common.save_figure(figure, path)
 
 
 if __name__ == "__main__":
