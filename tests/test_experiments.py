@@ -120,6 +120,7 @@ def test_kappa_sweep_kl_grows_with_kappa_and_resumes(tmp_path, shared_runs, monk
   # Two of the four settings keep the test short; the binary runs all four.
   monkeypatch.setattr(kappa_sweep, "SETTINGS", {
       k: kappa_sweep.SETTINGS[k] for k in ("inputless", "standard")})
+  monkeypatch.setattr(kappa_sweep, "GAUSSIAN_WEIGHTS", (0.5,))
   _run(kappa_sweep, tmp_path, shared_runs)
   rows = common.read_csv(tmp_path / "kappa_sweep.csv")
   kappas = kappa_sweep.KAPPAS["small"]

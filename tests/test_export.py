@@ -229,6 +229,7 @@ def test_nvdm_signatures_in_a_fresh_process(tmp_path_factory):
       family="nvdm", data=config.DataConfig(dataset="20news"),
       model=dict(latent="vmf", concentration=50.0, latent_dim=8, hidden_dim=32),
       train=config.TrainConfig(optimizer="adam", learning_rate=0.003, batch_size=64, epochs=1,
+                               log_latent_usage=False,
                                steps_per_epoch=10))
   model_dir = _train(tmp_path_factory, experiment, "nvdm")
   path = export_lib.export(model_dir, tmp_path_factory.mktemp("nvdm_exports"))
@@ -274,6 +275,7 @@ def test_rnnlm_exports_score_and_sample(tmp_path_factory):
       data=config.DataConfig(dataset="ptb", max_vocab_size=300, max_len=20),
       model=dict(latent="none", embedding_dim=8, hidden_dim=16),
       train=config.TrainConfig(optimizer="adam", learning_rate=0.003, batch_size=32, epochs=1,
+                               log_latent_usage=False,
                                steps_per_epoch=5))
   model_dir = _train(tmp_path_factory, experiment, "rnnlm")
   path = export_lib.export(model_dir, tmp_path_factory.mktemp("rnnlm_exports"), max_length=8)

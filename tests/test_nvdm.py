@@ -196,6 +196,7 @@ def test_topics_cli_prints_readable_topics(tmp_path):
       family="nvdm", data=config.DataConfig(dataset="20news"),
       model=dict(latent="vmf", concentration=50.0, latent_dim=8, hidden_dim=32),
       train=config.TrainConfig(optimizer="adam", learning_rate=0.003, batch_size=64,
+                               log_latent_usage=False,
                                epochs=1, steps_per_epoch=20))
   train_lib.train(experiment, tmp_path, strategy=tf.distribute.get_strategy(), verbose=0)
   run = subprocess.run(

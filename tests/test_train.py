@@ -24,7 +24,8 @@ def _experiment(epochs=2, latent="vmf", **train):
       model=dict(latent=latent, concentration=20.0, embedding_dim=16, hidden_dim=24,
                  latent_dim=6, decoder_mode="standard"),
       train=config.TrainConfig(optimizer="adam", learning_rate=0.01, batch_size=32,
-                               epochs=epochs, steps_per_epoch=8, **train))
+                               epochs=epochs, steps_per_epoch=8,
+                               **{"log_latent_usage": False, **train}))
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -64,6 +65,25 @@ def test_resume_after_interruption_loses_and_repeats_no_epoch(tmp_path, mirrored
   with pytest.raises(ValueError, match="another configuration"):
     train_lib.train(_experiment(epochs=4, seed=1), tmp_path, strategy=mirrored_strategy,
                     verbose=0)
+
+
+@pytest.mark.parametrize("latent", ["vmf", "vmf_learned"])
+def test_latent_usage_is_logged_each_epoch_when_asked(tmp_path, latent, mirrored_strategy):
+  train_lib.train(_experiment(epochs=2, latent=latent, log_latent_usage=True), tmp_path / "on",
+                  strategy=mirrored_strategy, verbose=0)
+  history = json.loads((tmp_path / "on" / "state.json").read_text())["history"]
+  for logs in history:
+    assert 0 <= logs["val_active_units"] <= 6
+    assert logs["val_mi"] <= np.log(32) + 1e-4  # The batch estimate's cap.
+    if latent == "vmf_learned":  # Inside the default clip range [1, 500].
+      assert 1.0 <= logs["val_kappa_p10"] <= logs["val_kappa_p90"] <= 500.0
+  # TensorBoard gets them too: its validation event file names the tag.
+  events = b"".join(p.read_bytes() for p in (tmp_path / "on" / "logs").rglob("*tfevents*"))
+  assert b"epoch_mi" in events and b"epoch_active_units" in events
+  train_lib.train(_experiment(epochs=1, latent=latent), tmp_path / "off",
+                  strategy=mirrored_strategy, verbose=0)
+  history = json.loads((tmp_path / "off" / "state.json").read_text())["history"]
+  assert "val_mi" not in history[0]
 
 
 @pytest.mark.parametrize("latent", ["vmf", "gaussian", "none"])

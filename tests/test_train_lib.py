@@ -164,7 +164,8 @@ def test_label_conditioned_training_on_a_yelp_fixture(tmp_path, mirrored_strateg
       data=config.DataConfig(dataset="yelp", data_dir=str(folder), max_len=50),
       model=dict(latent="vmf", concentration=20.0, embedding_dim=8, hidden_dim=16,
                  latent_dim=4, label_dim=6),
-      train=config.TrainConfig(optimizer="adam", learning_rate=0.01, batch_size=16, epochs=2))
+      train=config.TrainConfig(optimizer="adam", learning_rate=0.01, batch_size=16, epochs=2,
+                               log_latent_usage=False))
   train_lib.train(experiment, tmp_path / "model", strategy=mirrored_strategy, verbose=0)
   model, _ = runs.load_trained(tmp_path / "model")
   assert model.num_labels == 5 and model.label_dim == 6

@@ -61,6 +61,10 @@ class TrainConfig:
       (paper: 15), or None.
     steps_per_epoch: cap on the batches of an epoch (smoke runs), or None.
     seed: global seed (weights, sampling, shuffling).
+    log_latent_usage: after every epoch, log the validation mutual
+      information, active units and (learned) kappa to the history and
+      TensorBoard (`tf_vmfvae.latent.usage`; one encoder pass over the
+      validation set, a few seconds to trace the first time).
   """
   optimizer: str = "sgd"
   learning_rate: float = 10.0
@@ -71,6 +75,7 @@ class TrainConfig:
   max_bad_epochs: Optional[int] = 15
   steps_per_epoch: Optional[int] = None
   seed: int = 0
+  log_latent_usage: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -97,6 +97,9 @@ _MAX_BAD_EPOCHS = flags.DEFINE_integer("max_bad_epochs", 15,
                                        "Stop after this many epochs without gain.")
 _STEPS_PER_EPOCH = flags.DEFINE_integer("steps_per_epoch", None, "Cap batches per epoch.")
 _SEED = flags.DEFINE_integer("seed", 0, "Global seed.")
+_LOG_LATENT_USAGE = flags.DEFINE_bool(
+    "log_latent_usage", True, "Log validation mutual information, active units and a "
+    "learned kappa after every epoch (history and TensorBoard).")
 _STRATEGY = flags.DEFINE_enum("strategy", "auto",
                               ["auto", "mirrored", "multi_worker", "one_device"],
                               "tf.distribute strategy; auto uses TF_CONFIG if set.")
@@ -165,7 +168,7 @@ def experiment_from_flags():
           clip_norm=_CLIP_NORM.value or None, batch_size=_BATCH_SIZE.value,
           epochs=_EPOCHS.value, lr_decay=_LR_DECAY.value,
           max_bad_epochs=_MAX_BAD_EPOCHS.value, steps_per_epoch=_STEPS_PER_EPOCH.value,
-          seed=_SEED.value))
+          seed=_SEED.value, log_latent_usage=_LOG_LATENT_USAGE.value))
 
 
 def experiment_from_args(*args):

@@ -351,7 +351,8 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
                                               write_graph=False)] if chief else [])
   fixed_validation_seed = FixedValidationSeed(model, tc.seed)
   latent_usage = ([LatentUsageLogger(model, valid_ds, tc.seed)]
-                  if getattr(model, "latent", None) is not None else [])
+                  if tc.log_latent_usage and getattr(model, "latent", None) is not None
+                  else [])
   timer = EpochTimer()
   while state["epoch"] < tc.epochs and state["stopped"] is None:
     epoch = state["epoch"]

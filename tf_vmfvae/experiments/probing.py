@@ -46,8 +46,8 @@ def bag_of_words(ids, vocabulary_size):
   """Word counts divided by sentence length, float32 [len(ids), vocabulary_size].
 
   Example:
-  >>> bag_of_words([np.array([1, 2, 2])], 4).tolist()
-  [[0.0, 0.3333333432674408, 0.6666666865348206, 0.0]]
+  >>> bag_of_words([np.array([1, 2, 2])], 4).round(3).tolist()
+  [[0.0, 0.333, 0.667, 0.0]]
   """
   bags = np.zeros((len(ids), vocabulary_size), np.float32)
   for i, sentence in enumerate(ids):

@@ -96,8 +96,18 @@ class LatentUsage:
     self.model = model
     self.latent = model.latent
     self.seed = seed
+    self._traced = None
 
-  @tf.function(reduce_retracing=True)
+  def _traced_encode(self, dataset):
+    """`_encode` traced once for every batch shape of the dataset's structure
+    (the vMF sampler is slow to trace; length buckets would retrace it)."""
+    if self._traced is None:
+      spec = tf.nest.map_structure(
+          lambda s: tf.TensorSpec([None] * s.shape.rank, s.dtype), dataset.element_spec)
+      self._traced = tf.function(self._encode,
+                                 input_signature=[spec, tf.TensorSpec([], tf.int32)])
+    return self._traced
+
   def _encode(self, batch, step):
     parameters = self.latent.posterior_parameters(self.model.encode_features(batch))
     z = self.latent.sample(parameters, seed=tf.stack([tf.constant(self.seed), step]))
@@ -106,9 +116,10 @@ class LatentUsage:
             parameters.get("concentration", tf.zeros([0])))
 
   def __call__(self, dataset):
+    encode = self._traced_encode(dataset)
     mis, means, kappas = [], [], []
     for step, batch in enumerate(dataset):
-      mi, mean, kappa = self._encode(batch, tf.constant(step))
+      mi, mean, kappa = encode(batch, tf.constant(step))
       mis.append(float(mi))
       means.append(mean.numpy())
       kappas.append(kappa.numpy())
