@@ -1,5 +1,6 @@
 """Decoders agree with the teacher-forced decoder; beams, seeds, interpolation."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -72,13 +73,16 @@ def test_beam_width_one_is_greedy_and_wider_beams_score_no_worse():
 
 
 def test_sampling_is_seeded():
+  # Fixed weights: an untrained model's top two logits can be a hair apart,
+  # and a cold sample then differs from greedy by chance (seen once in CI).
+  keras.utils.set_random_seed(0)
   model = NVRNN(**SMALL)
   z, _, _ = _conditioning(model, 3)
   a = decoding.sample(model, z, seed=[5, 6], max_length=6)
   np.testing.assert_array_equal(a, decoding.sample(model, z, seed=[5, 6], max_length=6))
   others = [decoding.sample(model, z, seed=[5, s], max_length=6).numpy() for s in range(7, 12)]
   assert any(not np.array_equal(a.numpy(), o) for o in others)
-  cold = decoding.sample(model, z, seed=[1, 1], max_length=6, temperature=1e-4)
+  cold = decoding.sample(model, z, seed=[1, 1], max_length=6, temperature=1e-6)
   np.testing.assert_array_equal(cold, decoding.greedy(model, z, max_length=6))
 
 

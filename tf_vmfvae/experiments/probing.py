@@ -46,7 +46,7 @@ def bag_of_words(ids, vocabulary_size):
   """Word counts divided by sentence length, float32 [len(ids), vocabulary_size].
 
   Example:
-  >>> bag_of_words([np.array([1, 2, 2])], 4).round(3).tolist()
+  >>> [[round(float(v), 3) for v in row] for row in bag_of_words([np.array([1, 2, 2])], 4)]
   [[0.0, 0.333, 0.667, 0.0]]
   """
   bags = np.zeros((len(ids), vocabulary_size), np.float32)
