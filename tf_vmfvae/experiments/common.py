@@ -12,7 +12,6 @@ shipped.
 
 import csv
 import dataclasses
-import json
 import os
 import pathlib
 import subprocess
@@ -140,7 +139,8 @@ def test_metrics(model_dir, split="test"):
 
 def history(model_dir):
   """The per-epoch logs of a run (its state.json history)."""
-  return json.loads((pathlib.Path(model_dir) / "state.json").read_text())["history"]
+  from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
+  return runs.load_state(model_dir)["history"]
 
 
 def write_csv(path, rows):
@@ -260,28 +260,16 @@ def load_model(model_dir):
   return model, splits
 
 
-def sentence_batch(ids):
-  """The NVRNN batch dict of a list of id arrays, in their order (<eos> added)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from tf_vmfvae.data import text  # pylint: disable=g-import-not-at-top
-  length = max(len(s) for s in ids) + 1
-  tokens = np.zeros((len(ids), length), np.int32)
-  decoder_tokens = np.zeros((len(ids), length), np.int32)
-  for i, sentence in enumerate(ids):
-    tokens[i, :len(sentence)] = sentence
-    tokens[i, len(sentence)] = text.EOS_ID
-    decoder_tokens[i, 0] = text.BOS_ID
-    decoder_tokens[i, 1:len(sentence) + 1] = sentence
-  return {"tokens": tokens, "decoder_tokens": decoder_tokens}
-
-
 def encode_modes(model, ids, batch_size=256):
   """The posterior mode of each sentence (vMF: mean direction; Gaussian: mean),
   float32 [len(ids), latent_dim], in the order of `ids`."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae.data import pipeline  # pylint: disable=g-import-not-at-top
   modes = []
   for start in range(0, len(ids), batch_size):
-    batch = sentence_batch(ids[start:start + batch_size])
+    chunk = ids[start:start + batch_size]
+    # One unbucketed batch of the whole chunk: the pipeline keeps its order.
+    batch = next(iter(pipeline.sentence_dataset(chunk, batch_size=len(chunk), bucket_width=0)))
     parameters = model.latent.posterior_parameters(model.encode_features(batch))
     modes.append(model.latent.mode(parameters).numpy())
   return np.concatenate(modes)
