@@ -19,7 +19,13 @@ def _run(root, name, epochs_done, finished=False):
   runs.atomic_write_json(model_dir / runs.STATE_FILE, {
       "epoch": epochs_done, "best_epoch": epochs_done - 1, "best_val_nll": 106.5203,
       "learning_rate": 0.000125, "train_seconds": 8234.4, "stopped": None,
-      "history": [{"epoch": epochs_done, "train_tokens_per_second": 5733.2}]})
+      # One epoch paused mid-way (234 tokens/s) must not be what the listing shows.
+      "history": [{"epoch": e, "train_tokens_per_second": 234.0 if e == epochs_done else
+                   5733.2 + e} for e in range(1, epochs_done + 1)],
+      "machines": [{"from_epoch": 0, "cpu": "Old CPU", "cpus": 8, "num_threads": 0,
+                    "gpus": []},
+                   {"from_epoch": 2, "cpu": "AMD EPYC", "cpus": 2, "num_threads": 1,
+                    "gpus": []}]})
   if finished:
     runs.atomic_write_json(model_dir / runs.METRICS_FILE, {})
   return model_dir
@@ -37,8 +43,10 @@ def test_list_and_format_runs(tmp_path):
   assert table[0].split()[:3] == ["run", "model", "epoch"]
   row = table[2].split()
   assert row[:5] == [str(tmp_path / "ptb_vmf"), "nvrnn/ptb/vmf", "29/40", "106.52", "(28)"]
-  assert "2.29 h" in table[2] and "5733" in table[2] and table[2].endswith("resumable")
-  assert table[1].endswith("finished")
+  # The median of 5734.2 ... 5761.2 and one 234.
+  assert "2.29 h" in table[2] and "5747" in table[2] and "234" not in table[2]
+  assert table[2].endswith("resumable  AMD EPYC x2 (1 thread)")
+  assert "finished" in table[1]
   # Only the unfinished run gets a resume command.
   assert table[3:] == [f"resume: python -m tf_vmfvae.train "
                        f"--flagfile={tmp_path / 'ptb_vmf' / runs.FLAGS_FILE}"]
@@ -67,3 +75,11 @@ def test_partial_files_of_a_killed_writer_are_removed(tmp_path):
       f"epoch-002.keras{runs.TMP_SUFFIX}.keras", f"state.json{runs.TMP_SUFFIX}"]
   assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [runs.STATE_FILE]
   assert runs.load_state(tmp_path) == {"epoch": 1}
+
+
+def test_machine_description_is_what_this_process_runs_on():
+  machine = runs.describe_machine()
+  assert machine["cpu"] and machine["cpus"] == len(os.sched_getaffinity(0))
+  assert machine["num_threads"] >= 0 and isinstance(machine["gpus"], list)
+  gpu = runs.format_machine({"cpu": "X", "cpus": 16, "num_threads": 0, "gpus": ["H200"]})
+  assert gpu == "X x16 + H200"

@@ -51,6 +51,9 @@ def test_resume_after_interruption_loses_and_repeats_no_epoch(tmp_path, mirrored
   state = json.loads((tmp_path / "state.json").read_text())
   assert [h["epoch"] for h in state["history"]] == [1, 2, 3]
   assert metrics["epochs"] == 3
+  # Each start is recorded with the machine: the first from epoch 0, the resume from 1.
+  assert [m["from_epoch"] for m in state["machines"]] == [0, 1]
+  assert state["machines"][1]["cpus"] == len(os.sched_getaffinity(0))
   last = keras.saving.load_model(tmp_path / state["checkpoint"], safe_mode=True)
   assert int(last.optimizer.iterations.numpy()) == 3 * 8  # Optimizer state carried over.
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["epoch-003.keras"]

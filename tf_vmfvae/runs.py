@@ -8,7 +8,8 @@ Layout of a run directory (all plain files, no pickle):
   flags.txt                  the flags of the command that trained it
   vocab.txt                  one token per line, in id order
   checkpoints/epoch-NNN.keras  the latest completed epoch (model + optimizer)
-  state.json                 epoch, learning rate, best, history; written last
+  state.json                 epoch, learning rate, best, history, the machines it
+                             ran on (one entry per start); written last
   best.keras                 the best model on validation
   metrics.json               final metrics when training ends
   eval_<split>.json          what `python -m tf_vmfvae.evaluate` measured
@@ -28,6 +29,8 @@ Example:
 import json
 import os
 import pathlib
+import platform
+import statistics
 
 from tf_vmfvae import config as config_lib
 
@@ -203,20 +206,67 @@ def set_num_threads(num_threads):
     tf.config.threading.set_inter_op_parallelism_threads(num_threads)
 
 
+def describe_machine():
+  """What training runs on: CPU model, CPUs this process may use, TF's thread cap, GPUs.
+
+  A run records one of these each time it starts or resumes (`state.json`,
+  "machines"), so its numbers can say where they were measured.
+  `num_threads` 0 means TensorFlow's default (all CPUs).
+
+  Example:
+  >>> sorted(describe_machine())
+  ['cpu', 'cpus', 'gpus', 'num_threads']
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  cpu = ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next((line.split(":", 1)[1].strip() for line in f
+                  if line.startswith("model name")), "")
+  except OSError:
+    pass
+  cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  gpus = [tf.config.experimental.get_device_details(device).get("device_name", device.name)
+          for device in tf.config.list_physical_devices("GPU")]
+  return {"cpu": cpu or platform.processor() or platform.machine(), "cpus": cpus,
+          "num_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+          "gpus": gpus}
+
+
+def format_machine(machine):
+  """One line for a `describe_machine` dict.
+
+  Example:
+  >>> format_machine({"cpu": "AMD EPYC", "cpus": 2, "num_threads": 1, "gpus": []})
+  'AMD EPYC x2 (1 thread)'
+  """
+  threads = machine.get("num_threads") or 0
+  line = f"{machine['cpu']} x{machine['cpus']}"
+  if threads:
+    line += f" ({threads} thread{'s' if threads > 1 else ''})"
+  if machine.get("gpus"):
+    line += " + " + ", ".join(machine["gpus"])
+  return line
+
+
 def list_runs(root):
   """Summaries of the run directories under `root` (any depth), sorted by path.
 
   Each: {"model_dir", "family", "dataset", "latent", "epochs",
   "epoch_budget", "best_epoch", "best_val_nll", "learning_rate",
-  "train_seconds", "tokens_per_second" (the last epoch's), "stopped" (why
-  training ended, or None), "finished" (final metrics written)}.
+  "train_seconds", "tokens_per_second" (the median over its epochs: an
+  epoch paused or sharing the CPU reads low), "machine" (where it last ran,
+  a `describe_machine` dict, or None for runs older than that record),
+  "stopped" (why training ended, or None), "finished" (final metrics
+  written)}.
   """
   runs = []
   for config_path in sorted(pathlib.Path(root).rglob(CONFIG_FILE)):
     model_dir = config_path.parent
     experiment = load_config(model_dir)
     state = load_state(model_dir) or {}
-    last = (state.get("history") or [{}])[-1]
+    speeds = [logs["train_tokens_per_second"] for logs in state.get("history", [])
+              if "train_tokens_per_second" in logs]
     runs.append({
         "model_dir": str(model_dir), "family": experiment.family,
         "dataset": experiment.data.dataset, "latent": experiment.model.get("latent"),
@@ -224,7 +274,8 @@ def list_runs(root):
         "best_epoch": state.get("best_epoch"), "best_val_nll": state.get("best_val_nll"),
         "learning_rate": state.get("learning_rate"),
         "train_seconds": state.get("train_seconds"),
-        "tokens_per_second": last.get("train_tokens_per_second"),
+        "tokens_per_second": statistics.median(speeds) if speeds else None,
+        "machine": (state.get("machines") or [None])[-1],
         "stopped": state.get("stopped"),
         "finished": (model_dir / METRICS_FILE).is_file(),
     })
@@ -241,7 +292,7 @@ def format_runs(runs):
   if not runs:
     return "No runs."
   header = ("run", "model", "epoch", "best val NLL (epoch)", "lr", "train time", "tokens/s",
-            "status")
+            "status", "last machine")
   rows = []
   for run in runs:
     best = ("-" if run["best_val_nll"] is None
@@ -253,7 +304,8 @@ def format_runs(runs):
         "-" if run["learning_rate"] is None else f"{run['learning_rate']:.3g}",
         "-" if hours is None else f"{hours / 3600:.2f} h",
         "-" if run["tokens_per_second"] is None else f"{run['tokens_per_second']:.0f}",
-        "finished" if run["finished"] else "resumable"))
+        "finished" if run["finished"] else "resumable",
+        "-" if run.get("machine") is None else format_machine(run["machine"])))
   widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
   lines = ["  ".join(f"{v:<{w}}" for v, w in zip(row, widths)).rstrip()
            for row in [header] + rows]

@@ -343,8 +343,11 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
                "history": [], "train_seconds": 0.0, "stopped": None}
       model = build_model(experiment, len(splits.vocabulary), splits.num_labels)
       model.compile(optimizer=make_optimizer(tc))
-  logger.info("Model: %d parameters; %d replicas.", model.count_params(),
-              strategy.num_replicas_in_sync)
+  machine = runs.describe_machine()
+  state.setdefault("machines", []).append(
+      {"from_epoch": state["epoch"], "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **machine})
+  logger.info("Model: %d parameters; %d replicas; on %s.", model.count_params(),
+              strategy.num_replicas_in_sync, runs.format_machine(machine))
 
   # TensorBoard logs, like every file of the run, come from the chief only.
   tensorboard = ([keras.callbacks.TensorBoard(log_dir=str(model_dir / runs.LOGS_DIR),
