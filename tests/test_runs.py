@@ -24,8 +24,8 @@ def _run(root, name, epochs_done, finished=False):
                    5733.2 + e} for e in range(1, epochs_done + 1)],
       "machines": [{"from_epoch": 0, "cpu": "Old CPU", "cpus": 8, "num_threads": 0,
                     "gpus": []},
-                   {"from_epoch": 2, "cpu": "AMD EPYC", "cpus": 2, "num_threads": 1,
-                    "gpus": []}]})
+                   {"from_epoch": 2, "cpu": "AMD EPYC", "simd": ["avx2"], "cpus": 2,
+                    "num_threads": 1, "gpus": []}]})
   if finished:
     runs.atomic_write_json(model_dir / runs.METRICS_FILE, {})
   return model_dir
@@ -45,7 +45,7 @@ def test_list_and_format_runs(tmp_path):
   assert row[:5] == [str(tmp_path / "ptb_vmf"), "nvrnn/ptb/vmf", "29/40", "106.52", "(28)"]
   # The median of 5734.2 ... 5761.2 and one 234.
   assert "2.29 h" in table[2] and "5747" in table[2] and "234" not in table[2]
-  assert table[2].endswith("resumable  AMD EPYC x2 (1 thread)")
+  assert table[2].endswith("resumable  AMD EPYC (avx2) x2 (1 thread)")
   assert "finished" in table[1]
   # Only the unfinished run gets a resume command.
   assert table[3:] == [f"resume: python -m tf_vmfvae.train "
@@ -81,5 +81,6 @@ def test_machine_description_is_what_this_process_runs_on():
   machine = runs.describe_machine()
   assert machine["cpu"] and machine["cpus"] == len(os.sched_getaffinity(0))
   assert machine["num_threads"] >= 0 and isinstance(machine["gpus"], list)
+  assert set(machine["simd"]) <= set(runs.SIMD_FEATURES)
   gpu = runs.format_machine({"cpu": "X", "cpus": 16, "num_threads": 0, "gpus": ["H200"]})
   assert gpu == "X x16 + H200"

@@ -206,30 +206,38 @@ def set_num_threads(num_threads):
     tf.config.threading.set_inter_op_parallelism_threads(num_threads)
 
 
+SIMD_FEATURES = ("avx2", "avx512f", "amx_tile")
+
+
 def describe_machine():
-  """What training runs on: CPU model, CPUs this process may use, TF's thread cap, GPUs.
+  """What training runs on: CPU model and SIMD level, CPUs usable, TF's thread cap, GPUs.
 
   A run records one of these each time it starts or resumes (`state.json`,
-  "machines"), so its numbers can say where they were measured.
-  `num_threads` 0 means TensorFlow's default (all CPUs).
+  "machines"), so its numbers can say where they were measured. Two CPUs
+  of the same name can differ (an AVX2 and an AVX-512 "AMD EPYC"), hence
+  "simd": which of `SIMD_FEATURES` the CPU reports. `num_threads` 0 means
+  TensorFlow's default (all CPUs).
 
   Example:
   >>> sorted(describe_machine())
-  ['cpu', 'cpus', 'gpus', 'num_threads']
+  ['cpu', 'cpus', 'gpus', 'num_threads', 'simd']
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  cpu = ""
+  info = {}
   try:
     with open("/proc/cpuinfo") as f:
-      cpu = next((line.split(":", 1)[1].strip() for line in f
-                  if line.startswith("model name")), "")
+      for line in f:
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
   except OSError:
     pass
+  flags = set(info.get("flags", "").split())
   cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
   gpus = [tf.config.experimental.get_device_details(device).get("device_name", device.name)
           for device in tf.config.list_physical_devices("GPU")]
-  return {"cpu": cpu or platform.processor() or platform.machine(), "cpus": cpus,
-          "num_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+  return {"cpu": info.get("model name") or platform.processor() or platform.machine(),
+          "simd": [feature for feature in SIMD_FEATURES if feature in flags],
+          "cpus": cpus, "num_threads": tf.config.threading.get_intra_op_parallelism_threads(),
           "gpus": gpus}
 
 
@@ -237,11 +245,13 @@ def format_machine(machine):
   """One line for a `describe_machine` dict.
 
   Example:
-  >>> format_machine({"cpu": "AMD EPYC", "cpus": 2, "num_threads": 1, "gpus": []})
-  'AMD EPYC x2 (1 thread)'
+  >>> format_machine({"cpu": "AMD EPYC", "simd": ["avx2", "avx512f"], "cpus": 2,
+  ...                 "num_threads": 1, "gpus": []})
+  'AMD EPYC (avx512f) x2 (1 thread)'
   """
   threads = machine.get("num_threads") or 0
-  line = f"{machine['cpu']} x{machine['cpus']}"
+  simd = machine.get("simd")
+  line = f"{machine['cpu']}{f' ({simd[-1]})' if simd else ''} x{machine['cpus']}"
   if threads:
     line += f" ({threads} thread{'s' if threads > 1 else ''})"
   if machine.get("gpus"):
