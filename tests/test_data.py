@@ -93,6 +93,8 @@ def test_pipeline_eos_bos_padding_and_bucketing():
     seen += len(tokens)
   assert seen == 300
   assert padding / total < 0.15
+  # No autotuning thread to outlive an epoch's iterator (pipeline.prefetched).
+  assert dataset.options().autotune.enabled is False
 
 
 def test_pipeline_labels_and_bad_arguments():

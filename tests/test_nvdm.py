@@ -52,8 +52,10 @@ def test_read_feat_and_vocabulary(tmp_path):
   assert docs.labels.tolist() == [3, 7]
   assert (docs.stats.lines, docs.stats.kept, docs.stats.empty_skipped, docs.stats.words) == (
       4, 2, 2, 7)
-  batch = next(iter(documents.document_dataset(docs, 3, batch_size=2)))
+  dataset = documents.document_dataset(docs, 3, batch_size=2)
+  batch = next(iter(dataset))
   np.testing.assert_array_equal(batch["counts"], [[2, 0, 1], [0, 4, 0]])
+  assert dataset.options().autotune.enabled is False  # pipeline.prefetched
 
 
 @pytest.mark.parametrize("line,match", [

@@ -119,6 +119,16 @@ def test_make_strategy_choices(kind, expected):
   assert isinstance(train_lib.make_strategy(kind), expected)
 
 
+def test_auto_strategy_on_one_device_is_the_default_one(monkeypatch):
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  if len(tf.config.list_logical_devices("GPU")) > 1:
+    pytest.skip("several GPUs: auto is MirroredStrategy")
+  # The default strategy: Keras iterates the datasets itself, with no
+  # multi-device iterator to wait for at the end of each epoch.
+  assert train_lib.make_strategy("auto") is tf.distribute.get_strategy()
+  assert not tf.distribute.has_strategy()
+
+
 def test_make_strategy_rejects_unknown_kinds():
   with pytest.raises(ValueError, match="`strategy` must be one of"):
     train_lib.make_strategy("tpu")

@@ -38,11 +38,22 @@ def make_strategy(kind="auto"):
 
   Args:
     kind: "auto" (MultiWorkerMirroredStrategy when TF_CONFIG is set, else
-      MirroredStrategy over all local GPUs, or the CPU), "mirrored",
+      MirroredStrategy over the local GPUs when there are several, else
+      TensorFlow's default strategy on the one device), "mirrored",
       "multi_worker" or "one_device".
+
+  On one device "auto" uses the default strategy: Keras then iterates the
+  datasets directly, where a MirroredStrategy, even of one device, feeds
+  them through a multi-device iterator whose destruction at the end of
+  every epoch waited up to 60 s (docs/RESULTS.md, "The 60-second grid").
   """
   if kind == "auto":
-    kind = "multi_worker" if os.environ.get("TF_CONFIG") else "mirrored"
+    if os.environ.get("TF_CONFIG"):
+      kind = "multi_worker"
+    elif len(tf.config.list_logical_devices("GPU")) > 1:
+      kind = "mirrored"
+    else:
+      return tf.distribute.get_strategy()
   if kind == "multi_worker":
     return tf.distribute.MultiWorkerMirroredStrategy()
   if kind == "mirrored":

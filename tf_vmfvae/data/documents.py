@@ -15,6 +15,7 @@ from typing import Dict, List
 import numpy as np
 import tensorflow as tf
 
+from tf_vmfvae.data import pipeline
 from tf_vmfvae.data import registry
 from tf_vmfvae.data.text import CorpusError
 from tf_vmfvae.data.text import iter_lines
@@ -169,7 +170,7 @@ def document_dataset(documents, vocabulary_size, batch_size=50, shuffle=False, s
   dataset = dataset.map(densify, num_parallel_calls=tf.data.AUTOTUNE)
   dataset = dataset.apply(tf.data.experimental.assert_cardinality(
       math.ceil(len(lengths) / batch_size)))
-  return dataset.prefetch(tf.data.AUTOTUNE)
+  return pipeline.prefetched(dataset)
 
 
 @dataclasses.dataclass

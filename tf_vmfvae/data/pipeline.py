@@ -16,6 +16,27 @@ import tensorflow as tf
 from tf_vmfvae.data import text
 
 
+def prefetched(dataset):
+  """`dataset` prefetched, with tf.data's autotuning switched off.
+
+  An autotuned iterator runs an optimisation thread that sleeps in periods
+  doubling up to 60 s, and destroying the iterator waits for the current
+  period to end. The trainer calls `fit` once an epoch, and each call drops
+  its iterators: measured, every epoch lost up to 60 s that way (0-68 s,
+  docs/RESULTS.md, "The 60-second grid"). Without autotuning a parallel map
+  runs one call per core and a prefetch sizes its buffer by TF's older
+  heuristic; neither keeps a thread that outlives the iterator. Every
+  dataset the zoo feeds to Keras ends here.
+
+  Example:
+  >>> prefetched(tf.data.Dataset.range(3)).options().autotune.enabled
+  False
+  """
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
 def encode_corpus(corpus, preprocessor):
   """Returns (ids as a list of int32 arrays, labels or None).
 
@@ -143,5 +164,4 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
     return features
 
   dataset = tf.data.Dataset.from_tensor_slices(elements)
-  return dataset.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-      tf.data.AUTOTUNE)
+  return prefetched(dataset.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE))
