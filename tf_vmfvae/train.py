@@ -102,7 +102,8 @@ _LOG_LATENT_USAGE = flags.DEFINE_bool(
     "learned kappa after every epoch (history and TensorBoard).")
 _STRATEGY = flags.DEFINE_enum("strategy", "auto",
                               ["auto", "mirrored", "multi_worker", "one_device"],
-                              "tf.distribute strategy; auto uses TF_CONFIG if set.")
+                              "tf.distribute strategy; auto: multi_worker when TF_CONFIG is set, "
+                              "mirrored over several GPUs, else none (the one device).")
 _NUM_THREADS = flags.DEFINE_integer(
     "num_threads", 0, "CPU threads for TensorFlow's intra- and inter-op pools (0: TF's "
     "default, all cores). 1 suits several runs sharing a small machine.")
