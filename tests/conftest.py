@@ -11,6 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 if os.path.isdir(_SHARED_DATA):
   os.environ.setdefault("TF_VMFVAE_DATA_DIR", os.path.abspath(_SHARED_DATA))
+# Absolute, so tests that run in another folder (notebooks, subprocesses) find it.
+if os.environ.get("TF_VMFVAE_DATA_DIR"):
+  os.environ["TF_VMFVAE_DATA_DIR"] = os.path.abspath(os.environ["TF_VMFVAE_DATA_DIR"])
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
