@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
 from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
 
 
@@ -33,6 +34,19 @@ def matmul_gflops(m, k, n, seconds=2.0):
 def roofline():
   """(large 2048^2 matmul GFLOP/s, recurrent 20x400 x 400x1600 GFLOP/s)."""
   return matmul_gflops(2048, 2048, 2048), matmul_gflops(20, 400, 1600)
+
+
+def print_machine_and_roofline():
+  """Prints the machine (CPU model, SIMD level, CPUs, GPUs) and its roofline.
+
+  Returns `roofline()`'s pair, measured now, so a bench's figures and the
+  ceiling they are compared with come from the same run.
+  """
+  large, recurrent = roofline()
+  print(f"tf {tf.__version__} on {runs.format_machine(runs.describe_machine())}. "
+        f"Roofline: fp32 matmul 2048^2 {large:.0f} GFLOP/s; "
+        f"recurrent 20x400 x 400x1600 {recurrent:.0f} GFLOP/s.", flush=True)
+  return large, recurrent
 
 
 def nvrnn_flops_per_token(model):

@@ -139,9 +139,7 @@ def main():
   mismatches = [r for r in results if r[3] is None
                 and not same(r[2], expected[json.dumps(r[1], sort_keys=True)])]
   latencies = np.array([r[0] for r in results]) * 1000.0
-  peak, recurrent = common.roofline()
-  print(f"{os.cpu_count()} CPUs; roofline: fp32 matmul 2048^2 {peak:.0f} GFLOP/s, "
-        f"20x400 x 400x1600 {recurrent:.0f} GFLOP/s.")
+  common.print_machine_and_roofline()
   print(f"model: {args.model_dir or 'untrained NVRNN, paper sizes, tied softmax'}; "
         f"{args.threads} client threads x {args.requests} requests, "
         f"{len(distinct)} distinct requests.")

@@ -17,7 +17,6 @@ token-samples/s. Prints measured figures only; asserts nothing.
 
 import argparse
 import dataclasses
-import os
 import pathlib
 import sys
 
@@ -84,10 +83,7 @@ def main():
   parser.add_argument("--skip_iw", action="store_true")
   args = parser.parse_args()
 
-  large, recurrent = common.roofline()
-  print(f"tf {tf.__version__}, {os.cpu_count()} CPUs. Roofline: fp32 matmul 2048^2 "
-        f"{large:.0f} GFLOP/s; recurrent 20x400 x 400x1600 {recurrent:.0f} GFLOP/s.",
-        flush=True)
+  large, _ = common.print_machine_and_roofline()
   splits = runs.load_data(experiment_from_flagfile("ptb"), splits=["train"])
   last = None
   for item in args.configs.split(","):
