@@ -3,21 +3,27 @@
 Usage:
   TF_VMFVAE_DATA_DIR=../shared/data python bench/throughput.py [--steps 60]
       [--configs ptb:32,ptb:64,ptb:128,ptb_paper:20] [--skip_nvdm] [--skip_iw]
+      [--processes 2]
 
-In one run: the fp32 matmul roofline (2048^2, and the batch-20 recurrent
-matmul 20x400 x 400x1600); then, for each `flagfile:batch_size`, the
+In one run: the fp32 matmul roofline (2048^2, and the batch-32 recurrent
+matmul 32x400 x 400x1600); then, for each `flagfile:batch_size`, the
 trainer's own training step (`train_lib`'s strategy, model, optimizer and
 epoch dataset, through `Model.fit`) on PTB: tokens/s (non-padding targets,
 <eos> included), achieved matmul GFLOP/s (every LSTM, projection and
 softmax matmul, forward and backward) and that as a fraction of the
 roofline; NVDM on 20 Newsgroups (configs/20news.flags): documents/s; and
 the evaluator's importance-weighted decoding (K samples per sentence):
-token-samples/s. Prints measured figures only; asserts nothing.
+token-samples/s. With `--processes N`, each configuration is also timed as
+N copies of the trainer's step at once, one thread each (how a grid of
+runs shares the machine): their tokens/s and the sum. Prints measured
+figures only; asserts nothing.
 """
 
 import argparse
 import dataclasses
 import pathlib
+import re
+import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -56,6 +62,24 @@ def bench_nvrnn(name, batch_size, splits, steps, roofline):
   return result
 
 
+def bench_processes(item, processes, steps):
+  """Tokens/s of `processes` one-thread copies of the step at once: (each, sum)."""
+  command = [sys.executable, __file__, "--configs", item, "--steps", str(steps),
+             "--skip_iw", "--skip_nvdm", "--num_threads", "1", "--no_roofline"]
+  children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+              for _ in range(processes)]
+  rates = []
+  for child in children:
+    output, _ = child.communicate()
+    found = re.search(r"batch +\d+: +(\d+) tokens/s", output)
+    if child.returncode or not found:
+      raise SystemExit(f"a copy of {item} failed (exit {child.returncode}): {output[-500:]}")
+    rates.append(float(found.group(1)))
+  print(f"{item:>22} x {processes} processes, 1 thread each: "
+        f"{' + '.join(f'{r:.0f}' for r in rates)} = {sum(rates):.0f} tokens/s", flush=True)
+  return rates
+
+
 def bench_iw(model, splits, num_samples=50, batches=6, batch_size=50):
   """Token-samples/s of the evaluator's importance-weighted decoding.
 
@@ -81,14 +105,23 @@ def main():
   parser.add_argument("--steps", type=int, default=60, help="Timed steps per configuration.")
   parser.add_argument("--skip_nvdm", action="store_true")
   parser.add_argument("--skip_iw", action="store_true")
+  parser.add_argument("--processes", type=int, default=1,
+                      help="Also time each configuration as this many one-thread copies "
+                      "at once.")
+  parser.add_argument("--num_threads", type=int, default=0,
+                      help="TensorFlow threads (0: all cores).")
+  parser.add_argument("--no_roofline", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
 
-  large, _ = common.print_machine_and_roofline()
+  runs.set_num_threads(args.num_threads)
+  large = 1.0 if args.no_roofline else common.print_machine_and_roofline()[0]
   splits = runs.load_data(experiment_from_flagfile("ptb"), splits=["train"])
   last = None
   for item in args.configs.split(","):
     name, batch_size = item.split(":")
     last = bench_nvrnn(name, int(batch_size), splits, args.steps, large)
+    if args.processes > 1:
+      bench_processes(item, args.processes, args.steps)
   if not args.skip_iw:
     rate = bench_iw(last["model"], splits)
     print(f"importance-weighted decoding (K=50, 50 sentences a batch, last model, 6 "

@@ -9,6 +9,14 @@ own clock, cumulative over resumes) and writes <output>.csv and <output>.png:
 validation NLL per sentence and perplexity exp(sum NLL / tokens incl.
 <eos>) against elapsed minutes. Prints when the run first came within 1 %
 of its best validation NLL.
+
+  python bench/time_to_quality.py --model_dir runs/full/ptb \
+      --output docs/figures/ptb_budget_curve \
+      --reference "docs/figures/ptb_time_to_quality.csv=converged (plateau, batch 32)" \
+      --target_nll 106.50
+
+draws earlier curves (CSV files this script wrote) beside the run's, and
+prints the run's best against `--target_nll` (a converged run's best).
 """
 
 import argparse
@@ -50,6 +58,14 @@ def main():
   parser.add_argument("--paused", default="",
                       help="EPOCH=SECONDS,...: time the process was stopped (kill -STOP) "
                       "during an epoch, taken off the clock from that epoch on.")
+  parser.add_argument("--reference", action="append", default=[],
+                      help="CSV=LABEL: a curve this script wrote earlier, drawn beside "
+                      "(repeatable).")
+  parser.add_argument("--label", default=None,
+                      help="The run's legend entry (default: its directory's name).")
+  parser.add_argument("--target_nll", type=float, default=None,
+                      help="A converged run's best validation NLL: prints how far this "
+                      "run's best is from it.")
   args = parser.parse_args()
   paused = {int(e): float(s) for e, s in
             (item.split("=") for item in args.paused.split(",") if item)}
@@ -67,10 +83,21 @@ def main():
   from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
   minutes = [r[1] / 60 for r in rows]
   figure, axis = pyplot.subplots(figsize=(6, 3.5))
-  axis.plot(minutes, [r[3] for r in rows], marker="o", markersize=3)
+  axis.plot(minutes, [r[3] for r in rows], marker="o", markersize=3,
+            label=args.label or pathlib.Path(args.model_dir).name)
+  for reference in args.reference:
+    path, _, label = reference.partition("=")
+    with open(path, newline="") as f:
+      points = list(csv.DictReader(f))
+    axis.plot([float(p["elapsed_seconds"]) / 60 for p in points],
+              [float(p["val_ppl"]) for p in points], marker=".", markersize=3,
+              label=label or pathlib.Path(path).stem, alpha=0.7)
+  if args.reference:
+    axis.legend(fontsize=8)
+    axis.set_yscale("log")
   axis.set_xlabel("wall-clock minutes (trainer's clock)")
   axis.set_ylabel("validation perplexity (ELBO)")
-  axis.set_title(f"{pathlib.Path(args.model_dir).name}: validation PPL vs time")
+  axis.set_title(f"{pathlib.Path(args.model_dir).name}: validation PPL vs time", fontsize=10)
   axis.grid(alpha=0.3)
   figure.tight_layout()
   figure.savefig(output.with_suffix(".png"), dpi=120)
@@ -80,6 +107,9 @@ def main():
   print(f"{len(rows)} epochs in {rows[-1][1] / 60:.1f} min; best validation NLL {best:.2f} "
         f"(PPL {min(r[3] for r in rows):.1f}); within 1 % of it at epoch {within[0]}, "
         f"{within[1] / 60:.1f} min. Wrote {output.with_suffix('.csv')} and .png")
+  if args.target_nll:
+    print(f"Best {best:.2f} against the target {args.target_nll:.2f}: "
+          f"{100 * (best / args.target_nll - 1):+.2f} %.")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,13 @@
-"""Test setup: data location, and two logical CPUs for `MirroredStrategy`.
+"""Test setup: data location, two logical CPUs for `MirroredStrategy`, tiers.
 
 Logical devices must be configured before TensorFlow initializes its
 runtime, hence at import time of this conftest, before any test runs.
+
+Tiers: `python -m pytest` runs everything (CI); `python -m pytest -m "not
+slow"` is the fast tier for development (minutes). What is slow is said
+here only, by file (`SLOW_FILES`) and, inside files that are otherwise
+fast, by test name (`SLOW_TESTS`): trainings in subprocesses, notebooks,
+the experiments, multi-worker clusters, serving under load, kill tests.
 """
 
 import os
@@ -34,3 +40,36 @@ def mirrored_strategy():
   one avoids that.
   """
   return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+# Whole files of slow tests.
+SLOW_FILES = frozenset({
+    "test_cli.py",            # every binary in a subprocess
+    "test_experiments.py",    # 27 tiny trainings
+    "test_multi_worker.py",   # local clusters of processes
+    "test_notebooks.py",      # the Colab notebooks, top to bottom
+    "test_resume.py",         # kill -9 during training
+    "test_serving_load.py",   # a model server under load
+    "test_train.py",          # the trainer end to end on PTB
+})
+# Slow tests inside otherwise fast files, "file::name prefix": binaries and
+# SavedModels run in subprocesses (the in-process tests of the same code stay
+# in the fast tier).
+SLOW_TESTS = (
+    "test_export.py::test_saved_model_cli_runs_every_signature",
+    "test_export.py::test_generate_cli_prints_readable_output",
+    "test_export.py::test_every_signature_in_a_fresh_process",
+    "test_export.py::test_nvdm_signatures_in_a_fresh_process",
+    "test_nvdm.py::test_smoke_nvdm_flags_train_then_evaluate",
+    "test_nvdm.py::test_topics_cli_prints_readable_topics",
+    "test_train_lib.py::test_label_conditioned_training_on_a_yelp_fixture",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  for item in items:
+    name = item.path.name
+    if name in SLOW_FILES or any(
+        f"{name}::{item.name}".startswith(prefix) for prefix in SLOW_TESTS):
+      item.add_marker(pytest.mark.slow)

@@ -5,6 +5,7 @@ never a traceback. Runs the binaries as subprocesses on corpora written here
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -75,6 +76,7 @@ def test_an_empty_training_split(tmp_path):
     ("--hidden_dim=-1", "`hidden_dim` must be an integer >= 1, got -1."),
     ("--kappa=0", "`concentration` must be a finite number > 0"),
     ("--batch_size=0", "`batch_size` must be an integer >= 1, got 0."),
+    ("--kl_nats=3", "Give --kappa or --kl_nats, not both."),  # smoke.flags sets --kappa.
 ])
 def test_bad_flag_values(tmp_path, flag, message):
   data = _corpus(tmp_path / "data")
@@ -106,7 +108,31 @@ def test_a_resume_under_another_config_is_refused(trained):
                              f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=2",
                              "--kappa=3"))
   assert f"{model_dir} holds a run with another configuration" in line
+  assert "model.concentration: 30.0 -> 3.0" in line  # It names what differs.
   assert (model_dir / "flags.txt").read_text() == flags_before
+
+
+def test_a_bad_value_writes_nothing_and_the_corrected_command_then_trains(tmp_path):
+  data = _corpus(tmp_path / "data")
+  model_dir = tmp_path / "run"
+  command = ("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+             f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=2")
+  line = _error_line(_binary(*command, "--kappa=-3"))
+  assert "`concentration` must be" in line
+  assert not model_dir.exists() or not any(model_dir.iterdir())
+  _binary(*command, ok=True)
+  assert (model_dir / "state.json").is_file()
+
+
+@pytest.mark.parametrize("module,args", [("evaluate", []), ("generate", ["sample"])])
+def test_a_run_without_its_vocabulary_is_one_line_not_a_rebuilt_vocabulary(
+    trained, tmp_path, module, args):
+  _, model_dir = trained
+  copy = tmp_path / "run"
+  shutil.copytree(model_dir, copy)
+  (copy / "vocab.txt").unlink()
+  line = _error_line(_binary(module, f"--model_dir={copy}", *args))
+  assert f"{copy / 'vocab.txt'} is missing" in line
 
 
 def test_an_export_dir_that_cannot_be_written(trained, tmp_path):

@@ -1,6 +1,7 @@
 """Every shipped flagfile parses into a valid experiment and builds its model."""
 
 import pathlib
+import re
 
 import pytest
 
@@ -71,3 +72,32 @@ def test_importing_the_config_imports_no_keras():
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=120)
   assert result.stdout.split() == ["False", "False"]
+
+
+def test_kl_nats_sets_the_concentration_of_that_kl_at_the_latent_dim():
+  from tf_vmfvae import latent  # pylint: disable=g-import-not-at-top
+  by_kl = train.experiment_from_args("--latent_dim=8", "--kl_nats=3")
+  assert latent.vmf_kl_to_uniform(8, by_kl.model["concentration"]) == pytest.approx(3.0)
+  # The family's latent dimension when the flag leaves it (NVRNN: 50).
+  default_dim = train.experiment_from_args("--kl_nats=19.5152")
+  assert default_dim.model["concentration"] == pytest.approx(80.0, rel=1e-5)
+  with pytest.raises(ValueError, match="not both"):
+    train.experiment_from_args("--kappa=35", "--kl_nats=3")
+  with pytest.raises(ValueError, match=re.escape("--kl_nats: `nats` must be a number in (0, inf)")):
+    train.experiment_from_args("--kl_nats=-1")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("sigmoid:foo=1", "--kl_schedule=sigmoid:foo=1: sigmoid takes "),
+    ("sigmoid:midpoint=ten", "'ten' is not a number; the form is NAME or NAME:KEY=NUMBER"),
+    ("warm", "--kl_schedule=warm: `kl_schedule` must be one of"),
+])
+def test_a_bad_kl_schedule_is_one_message_naming_the_flag(spec, message):
+  with pytest.raises(ValueError, match="^" + re.escape(message) if spec != "sigmoid:midpoint=ten"
+                     else re.escape(message)):
+    train.parse_kl_schedule(spec)
+
+
+def test_kl_schedule_numbers_take_any_float_form():
+  parsed = train.parse_kl_schedule("sigmoid:midpoint=1E3,steepness=4.6e-4")
+  assert parsed["config"]["midpoint"] == 1000 and parsed["config"]["steepness"] == 4.6e-4

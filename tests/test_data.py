@@ -157,7 +157,9 @@ def test_real_ptb_statistics():
   assert len(splits.vocabulary) == 10001
   # SOURCES.md: 42,068 / 3,370 / 3,761 lines; sentences under 2 words dropped.
   assert splits.stats["train"].lines == 42068 and splits.stats["train"].short_dropped == 137
-  assert len(splits.ids["test"]) == 3761 - 5
+  # Validation and test are scored whole: every line, none dropped or cut.
+  assert len(splits.ids["test"]) == 3761 and len(splits.ids["valid"]) == 3370
+  assert sum(len(s) + 1 for s in splits.ids["test"]) == 82430  # Tokens incl. <eos>.
   assert splits.stats["train"].truncated == 0  # Longest PTB sentence: 82 words.
 
 

@@ -75,6 +75,7 @@ from tf_vmfvae.experiments import interpolation  # pylint: disable=g-import-not-
 from tf_vmfvae.experiments import kappa_sweep  # pylint: disable=g-import-not-at-top
 from tf_vmfvae.experiments import learned_kappa  # pylint: disable=g-import-not-at-top
 from tf_vmfvae.experiments import probing  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.experiments import seeds  # pylint: disable=g-import-not-at-top
 from tf_vmfvae.experiments import word_swap  # pylint: disable=g-import-not-at-top
 from tf_vmfvae.latent import kl  # pylint: disable=g-import-not-at-top
 
@@ -93,7 +94,7 @@ def _run(module, tmp_path, runs_dir, **kwargs):
 def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_runs):
   _run(collapse, tmp_path, shared_runs)
   curves = common.read_csv(tmp_path / "collapse.csv")
-  epochs = collapse._SCHEDULE["small"][0]  # pylint: disable=protected-access
+  epochs = collapse.SMALL_EPOCHS
   assert sorted({c["model"] for c in curves}) == sorted(collapse.PAPER)
   assert len(curves) == len(collapse.PAPER) * epochs
   vmf_kl = kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, 35.0)
@@ -109,11 +110,21 @@ def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_run
 
 def test_the_annealing_schedule_spans_the_first_epochs():
   from tf_vmfvae.latent import schedules  # pylint: disable=g-import-not-at-top
-  name, _, arguments = collapse.sigmoid_schedule("full").partition(":")
+  name, _, arguments = common.sigmoid_schedule(3500).partition(":")
   kwargs = {k: float(v) for k, v in (a.split("=") for a in arguments.split(","))}
   weight = schedules.get(name).__class__(**kwargs)
-  steps = 20 * collapse._SCHEDULE["full"][1]  # pylint: disable=protected-access
-  assert float(weight(0)) < 0.01 and float(weight(steps)) > 0.99
+  assert float(weight(0)) < 0.01 and float(weight(3500)) > 0.99
+  # The full scale anneals over the first half of the budget's steps.
+  epochs, steps = common.epoch_budget("full")
+  assert epochs == int(common.flag_value("budget", "epochs"))
+  assert steps == pytest.approx(42_068 / int(common.flag_value("budget", "batch_size")), rel=0.05)
+  assert common.annealing_schedule("full") == common.sigmoid_schedule(epochs * steps // 2)
+
+
+def test_full_scale_trains_every_setting_to_the_budget():
+  flags = common.config_flags("ptb_inputless", "full", "--kappa=20")
+  assert [f.split("/")[-1] for f in flags] == ["ptb_inputless.flags", "budget.flags",
+                                                "--kappa=20"]
 
 
 def test_kappa_sweep_kl_grows_with_kappa_and_resumes(tmp_path, shared_runs, monkeypatch):
@@ -127,7 +138,7 @@ def test_kappa_sweep_kl_grows_with_kappa_and_resumes(tmp_path, shared_runs, monk
   assert len(rows) == 2 * len(kappas) + len(kappa_sweep.GAUSSIAN_WEIGHTS)
   for setting in ("inputless", "standard"):
     vmf = [r for r in rows if r["setting"] == setting and r["latent"] == "vmf"]
-    assert [r["kappa"] for r in vmf] == list(kappas)
+    assert [r["kappa"] for r in vmf] == sorted(kappas)
     for r in vmf:
       assert r["kl"] == pytest.approx(kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, r["kappa"]),
                                       rel=1e-4)
@@ -135,12 +146,51 @@ def test_kappa_sweep_kl_grows_with_kappa_and_resumes(tmp_path, shared_runs, monk
     assert np.all(np.diff([r["kl"] for r in vmf]) > 0)
   for name in ("kappa_sweep.png", "kappa_sweep_heatmap.png"):
     assert (tmp_path / name).stat().st_size > 10_000
+  # The best kappa of each setting is chosen on validation.
+  for setting in ("inputless", "standard"):
+    vmf = [r for r in rows if r["setting"] == setting and r["latent"] == "vmf"]
+    chosen = [r["kappa"] for r in vmf if r["best_on_valid"] == "True"]
+    assert chosen == [min(vmf, key=lambda r: r["val_nll"])["kappa"]]
+  # Every finished setting has its row, with its measures and history ...
+  records = common.read_records(tmp_path / "kappa_sweep_runs.csv")
+  assert sorted(r["setting"] for r in records) == sorted(
+      s.name for *_, s in kappa_sweep.settings("small"))
+  for record in records:
+    assert record["flags"].startswith("--flagfile=configs/")
+    assert [h["epoch"] for h in record["history"]] == list(range(1, 4))
+    assert record["best_val_nll"] == min(h["val_nll"] for h in record["history"])
+  # ... so that with the run directories gone, the sweep rebuilds the same
+  # table from the rows and trains nothing.
+  before = (tmp_path / "kappa_sweep.csv").read_text()
+  (tmp_path / "kappa_sweep.csv").unlink()
+  empty = tmp_path / "no_runs"
+  kappa_sweep.run(tmp_path, "small", runs_dir=empty, num_threads=1)
+  assert not any(empty.iterdir())
+  assert (tmp_path / "kappa_sweep.csv").read_text() == before
   # Finished runs are skipped: their state is not rewritten.
   states = sorted(shared_runs.glob("*/state.json"))
   before = [p.stat().st_mtime_ns for p in states]
   common.train_settings([s for *_, s in kappa_sweep.settings("small")], shared_runs,
                         num_threads=1)
   assert [p.stat().st_mtime_ns for p in states] == before
+
+
+def test_seeds_reports_every_seed_and_counts_the_stalled(tmp_path, shared_runs):
+  _run(seeds, tmp_path, shared_runs)
+  rows = common.read_csv(tmp_path / "seeds.csv")
+  assert [(r["model"], int(r["seed"])) for r in rows] == [
+      (model, seed) for model in seeds.MODELS for seed in seeds.SEEDS["small"]]
+  for r in rows:
+    assert r["stalled"] == str(r["final_val_mi"] < seeds.STALL_MI)
+  summary = {r["model"]: r for r in common.read_csv(tmp_path / "seeds_summary.csv")}
+  for model in seeds.MODELS:
+    mine = [r for r in rows if r["model"] == model]
+    assert summary[model]["seeds"] == len(seeds.SEEDS["small"])
+    assert summary[model]["stalled"] == sum(r["stalled"] == "True" for r in mine)
+  # The vMF seed of the flagfile (1) trains the flagfile's own run.
+  names = [s.name for _, _, s in seeds.settings("small")]
+  assert "ptb_inputless" in names and "ptb_inputless__seed=0" in names
+  assert (tmp_path / "seeds.png").is_file()
 
 
 def test_bow_conditioning_table(tmp_path, shared_runs):

@@ -135,3 +135,24 @@ def test_guu_approximation_is_the_paper_codes_formula(dim, concentration):
   expected = (k * (ratio - d / (2 * k)) + d * np.log(k) / 2 - np.log(scipy.special.iv(d / 2, k))
               - scipy.special.gammaln(d / 2 + 1) - d * np.log(2) / 2)
   assert kl.guu_kl_approximation(dim, concentration) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("dim, nats", [(2, 0.01), (10, 1.0), (50, 19.5152), (100, 5.0),
+                                       (1000, 60.0)])
+def test_kappa_for_kl_inverts_the_mpmath_kl(dim, nats):
+  kappa = kl.kappa_for_kl(dim, nats)
+  assert _mp_vmf_kl(dim, kappa) == pytest.approx(nats, rel=1e-9)
+
+
+@pytest.mark.parametrize("dim, kappa", [(3, 0.5), (50, 80.0), (200, 1000.0)])
+def test_kappa_for_cosine_inverts_scipys_bessel_ratio(dim, kappa):
+  cosine = scipy.special.ive(dim / 2, kappa) / scipy.special.ive(dim / 2 - 1, kappa)
+  assert kl.kappa_for_cosine(dim, cosine) == pytest.approx(kappa, rel=1e-8)
+
+
+@pytest.mark.parametrize("fn, bad", [(kl.kappa_for_kl, 0.0), (kl.kappa_for_kl, -1.0),
+                                     (kl.kappa_for_kl, math.inf), (kl.kappa_for_cosine, 1.0),
+                                     (kl.kappa_for_cosine, 0.0), (kl.kappa_for_kl, 1e9)])
+def test_targets_without_a_concentration_are_refused(fn, bad):
+  with pytest.raises(ValueError, match="nats|mean_cosine"):
+    fn(50, bad)

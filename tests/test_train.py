@@ -56,7 +56,8 @@ def test_resume_after_interruption_loses_and_repeats_no_epoch(tmp_path, mirrored
   assert state["machines"][1]["cpus"] == len(os.sched_getaffinity(0))
   last = keras.saving.load_model(tmp_path / state["checkpoint"], safe_mode=True)
   assert int(last.optimizer.iterations.numpy()) == 3 * 8  # Optimizer state carried over.
-  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["epoch-003.keras"]
+  # The epoch before the last stays until the next is complete.
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["epoch-002.keras", "epoch-003.keras"]
   # A finished run is not trained again; a larger epoch budget trains it
   # longer; any other change of configuration is refused.
   assert train_lib.train(experiment, tmp_path, strategy=mirrored_strategy, verbose=0)["epochs"] == 3
@@ -67,6 +68,43 @@ def test_resume_after_interruption_loses_and_repeats_no_epoch(tmp_path, mirrored
   assert config.ExperimentConfig.load(tmp_path / "config.json").train.epochs == 4
   with pytest.raises(ValueError, match="another configuration"):
     train_lib.train(_experiment(epochs=4, seed=1), tmp_path, strategy=mirrored_strategy,
+                    verbose=0)
+
+
+def test_a_damaged_checkpoint_is_one_line_and_the_run_resumes_from_the_epoch_before(
+    tmp_path, caplog):
+  train_lib.train(_experiment(epochs=2), tmp_path, verbose=0)
+  last = tmp_path / "checkpoints" / "epoch-002.keras"
+  last.write_bytes(last.read_bytes()[:1000])  # Truncated.
+  with caplog.at_level("WARNING", logger="tf_vmfvae"):
+    metrics = train_lib.train(_experiment(epochs=3), tmp_path, verbose=0)
+  assert any("epoch-002.keras is damaged" in r.getMessage() and "resuming from epoch 1"
+             in r.getMessage() for r in caplog.records)
+  state = json.loads((tmp_path / "state.json").read_text())
+  assert metrics["epochs"] == 3 and [h["epoch"] for h in state["history"]] == [1, 2, 3]
+  # Both damaged, nothing to fall back to: one line, and nothing rewritten.
+  for name in os.listdir(tmp_path / "checkpoints"):
+    (tmp_path / "checkpoints" / name).write_bytes(b"broken")
+  before = (tmp_path / "config.json").read_text(), (tmp_path / "state.json").read_text()
+  with pytest.raises(train_lib.DamagedCheckpointError, match="no earlier checkpoint is left"):
+    train_lib.train(_experiment(epochs=4), tmp_path, verbose=0)
+  assert ((tmp_path / "config.json").read_text(), (tmp_path / "state.json").read_text()) == before
+
+
+def test_budget_schedule_runs_its_epochs_to_a_zero_rate_across_a_resume(tmp_path):
+  experiment = _experiment(epochs=3, lr_schedule="cosine", warmup_epochs=0.5)
+  with pytest.raises(KeyboardInterrupt):
+    train_lib.train(experiment, tmp_path, verbose=0, callbacks=[_Interrupt(epoch=1)])
+  metrics = train_lib.train(experiment, tmp_path, verbose=0)
+  state = json.loads((tmp_path / "state.json").read_text())
+  assert metrics["epochs"] == 3 and [h["epoch"] for h in state["history"]] == [1, 2, 3]
+  # After epoch 1 (8 of 24 steps, 4 of warm-up): 0.01 * (1 + cos(pi * 4 / 20)) / 2.
+  rates = [h["learning_rate"] for h in state["history"][1:]] + [state["learning_rate"]]
+  np.testing.assert_allclose(rates, [0.01 * (1 + np.cos(np.pi * 4 / 20)) / 2,
+                                     0.01 * (1 + np.cos(np.pi * 12 / 20)) / 2, 0.0], atol=1e-7)
+  # The decay is set by the budget: a longer one is refused, not stretched.
+  with pytest.raises(ValueError, match="budget schedule"):
+    train_lib.train(_experiment(epochs=4, lr_schedule="cosine", warmup_epochs=0.5), tmp_path,
                     verbose=0)
 
 

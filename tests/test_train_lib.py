@@ -2,9 +2,11 @@
 plateau/early stopping, shuffle order per epoch, who writes under multi-worker
 training, refused resumes, thread caps, validation seeds, a Yelp-format fixture."""
 
+import dataclasses
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 import types
@@ -205,3 +207,72 @@ def test_validation_uses_fixed_latent_draws_and_leaves_training_draws_alone():
            for _ in range(2)]
   assert fixed[0] == fixed[1]
   np.testing.assert_array_equal(model.latent.seed_generator.state.numpy(), before)
+
+
+def test_a_run_directory_is_held_by_one_process_and_a_dead_holders_lock_is_taken_over(
+    tmp_path):
+  with runs.RunLock(tmp_path):
+    with pytest.raises(runs.RunLockedError, match=f"process {os.getpid()} on "):
+      with runs.RunLock(tmp_path):
+        pass
+  assert not (tmp_path / runs.LOCK_FILE).exists()
+  # A lock left by a killed process (here: one that has exited) is taken over.
+  gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+  (tmp_path / runs.LOCK_FILE).write_text(f"{gone} {platform.node()}\n")
+  with runs.RunLock(tmp_path) as lock:
+    assert lock.taken_over == int(gone)
+    assert (tmp_path / runs.LOCK_FILE).read_text().split()[0] == str(os.getpid())
+
+
+def test_a_refusal_names_what_differs_and_a_resume_may_move_the_data(tmp_path):
+  base = config.ExperimentConfig(model={"concentration": 35.0})
+  base.save(tmp_path / runs.CONFIG_FILE)
+  moved = dataclasses.replace(base, data=dataclasses.replace(base.data, data_dir="/elsewhere"),
+                              train=dataclasses.replace(base.train, log_latent_usage=False))
+  train_lib.check_same_config(tmp_path, moved)  # Neither changes the model or the data.
+  other = dataclasses.replace(base, model={"concentration": 50.0},
+                              train=dataclasses.replace(base.train, seed=2))
+  with pytest.raises(ValueError, match=r"model.concentration: 35.0 -> 50.0; train.seed: 0 -> 2"):
+    train_lib.check_same_config(tmp_path, other)
+
+
+def test_the_flags_file_holds_the_binarys_own_flags_and_reruns_the_command(tmp_path):
+  from tf_vmfvae import train  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  with flagsaver.flagsaver():
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train", f"--flagfile={ROOT}/configs/smoke.flags", "--model_dir=/tmp/x"])
+    text = train.own_flags_text()
+    expected = train.experiment_from_flags()
+  names = {line.split("=")[0].lstrip("-") for line in text.splitlines()}
+  assert "test_random_seed" not in names and "test_tmpdir" not in names
+  assert {"kappa", "model_dir", "nolog_latent_usage"} <= names
+  (tmp_path / "flags.txt").write_text(text)
+  assert train.experiment_from_args(f"--flagfile={tmp_path / 'flags.txt'}") == expected
+
+
+def test_progress_is_logged_while_an_epoch_runs(caplog):
+  progress = train_lib.ProgressLogger(epochs=10, steps=100, tokens_per_step=700.0,
+                                      every_seconds=0.0)
+  progress.on_epoch_begin(2)
+  with caplog.at_level("INFO", logger="tf_vmfvae"):
+    progress.on_train_batch_end(49, {"loss": 123.456})
+  line = caplog.records[-1].getMessage()
+  assert line.startswith("epoch 3/10: step 50/100, ") and "tokens/s, ETA" in line
+  assert line.endswith("loss 123.456")
+
+
+def test_ctrl_c_is_one_line_and_exit_status_130(capsys):
+  from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
+
+  def main(argv):
+    del argv
+    raise train_lib.TrainingInterrupted("Interrupted in epoch 3: rerun the same command "
+                                        "to resume after epoch 2.")
+  with pytest.raises(SystemExit) as exit_info:
+    cli._guarded(main)([])  # pylint: disable=protected-access
+  assert exit_info.value.code == 130
+  assert capsys.readouterr().err == ("Interrupted in epoch 3: rerun the same command to "
+                                     "resume after epoch 2.\n")

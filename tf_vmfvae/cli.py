@@ -9,6 +9,8 @@ as `error: ...` on stderr and exits with status 1. absl's own flag errors
 keep their usage message (status 1, or 2 for a `UsageError`). The same
 types raised inside TensorFlow or Keras, and anything else, are bugs and
 keep their traceback, as does every error when `TF_VMFVAE_TRACEBACK=1`.
+Ctrl-C ends as one line (the library's message, e.g. how to resume a
+training) and exit status 130.
 
 Importing this module imports neither TensorFlow nor Keras.
 """
@@ -48,6 +50,11 @@ def _guarded(main):
   def wrapped(argv):
     try:
       return main(argv)
+    except KeyboardInterrupt as error:
+      if os.environ.get(TRACEBACK_ENV_VAR) == "1":
+        raise
+      print(str(error) or "Interrupted.", file=sys.stderr)
+      sys.exit(130)
     except USER_ERRORS as error:
       if os.environ.get(TRACEBACK_ENV_VAR) == "1" or not raised_by_this_package(error):
         raise

@@ -10,6 +10,8 @@ from typing import Any, Dict, Optional
 
 FAMILIES = ("nvrnn", "nvdm")
 OPTIMIZERS = ("sgd", "adam")
+# How the learning rate moves over a run (`tf_vmfvae.optimization`).
+LR_SCHEDULES = ("plateau", "cosine", "linear")
 # The latent kinds of `tf_vmfvae.latent.make_latent`; "none" (no latent: the
 # RNNLM baseline) is NVRNN's only.
 LATENT_KINDS = ("vmf", "vmf_learned", "power_spherical", "gaussian", "none")
@@ -24,8 +26,10 @@ class DataConfig:
     data_dir: folder with the dataset's own files, or None (see
       `tf_vmfvae.data.resolve`).
     max_vocab_size: cap on the vocabulary (reserved ids included), or None.
-    min_words: sentences with fewer words are dropped (paper's code: 2).
-    max_len: longer sentences are truncated to this many words, or None.
+    min_words: training sentences with fewer words are dropped (paper's
+      code: 2, on every split). Validation and test are scored whole.
+    max_len: longer training sentences are truncated to this many words, or
+      None. Validation and test sentences keep their full length.
     lowercase: case-fold the text in training and in the exported model
       (`tf_vmfvae.data.preprocessing`). Off by default: PTB is lowercase
       except its number token `N`, which case folding would turn into `n`.
@@ -51,14 +55,19 @@ class TrainConfig:
 
   Attributes:
     optimizer: "sgd" (the paper's) or "adam".
-    learning_rate: initial learning rate (paper, PTB: SGD 10).
+    learning_rate: initial learning rate (paper, PTB: SGD 10); the peak rate
+      of a budget schedule.
     clip_norm: global gradient-norm clip (paper: 0.25), or None.
     batch_size: global batch size (paper, PTB: 20).
     epochs: maximum number of epochs (paper: 100).
-    lr_decay: the learning rate is divided by this after each epoch without
-      validation improvement (paper: 1.2); 1 disables it.
-    max_bad_epochs: stop after this many epochs without improvement
-      (paper: 15), or None.
+    lr_schedule: "plateau" (the paper's: `lr_decay`, `max_bad_epochs`), or a
+      budget: "cosine" or "linear" decay to zero over exactly `epochs`
+      epochs after a linear warm-up (`tf_vmfvae.optimization`).
+    warmup_epochs: budget schedules: epochs (a float) of linear warm-up.
+    lr_decay: plateau schedule: the learning rate is divided by this after
+      each epoch without validation improvement (paper: 1.2); 1 disables it.
+    max_bad_epochs: plateau schedule: stop after this many epochs without
+      improvement (paper: 15), or None.
     steps_per_epoch: cap on the batches of an epoch (smoke runs), or None.
     seed: global seed (weights, sampling, shuffling).
     log_latent_usage: after every epoch, log the validation mutual
@@ -71,6 +80,8 @@ class TrainConfig:
   clip_norm: Optional[float] = 0.25
   batch_size: int = 20
   epochs: int = 100
+  lr_schedule: str = "plateau"
+  warmup_epochs: float = 0.0
   lr_decay: float = 1.2
   max_bad_epochs: Optional[int] = 15
   steps_per_epoch: Optional[int] = None
@@ -98,6 +109,12 @@ class ExperimentConfig:
         raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
     if not self.train.learning_rate > 0:
       raise ValueError(f"`learning_rate` must be > 0, got {self.train.learning_rate!r}.")
+    if self.train.lr_schedule not in LR_SCHEDULES:
+      raise ValueError(f"`lr_schedule` must be one of {list(LR_SCHEDULES)}, "
+                       f"got {self.train.lr_schedule!r}.")
+    if not 0.0 <= self.train.warmup_epochs < self.train.epochs:
+      raise ValueError(f"`warmup_epochs` must be in [0, epochs={self.train.epochs}), "
+                       f"got {self.train.warmup_epochs!r}.")
     if not self.train.lr_decay >= 1.0:
       raise ValueError(f"`lr_decay` must be >= 1, got {self.train.lr_decay!r}.")
 

@@ -43,8 +43,8 @@ DEFAULT_IMPORTANCE_SAMPLES = 100
 
 class Progress:
   """Reports a long pass: a Keras progress bar on a terminal, else a log line
-  at least every `interval` seconds (and at the end), with examples done,
-  tokens/s and the time left.
+  after the first batch (the time left, early), at least every `interval`
+  seconds and at the end, with examples done, tokens/s and the time left.
 
   Example:
   >>> report = Progress("ELBO", total_batches=2, stream=None)
@@ -75,7 +75,7 @@ class Progress:
     if self._bar is not None:
       self._bar.update(self.batches, values=[("examples", self.examples),
                                              ("tokens/s", rate)])
-    elif now - self._last >= self.interval or self.batches == self.total:
+    elif now - self._last >= self.interval or self.batches in (1, self.total):
       self._last = now
       left = (now - self._start) / self.batches * (self.total - self.batches)
       logger.info("%s: %d / %d batches, %d examples, %.0f tokens/s, %s left", self.what,

@@ -94,8 +94,7 @@ class NVRNNServing:
   def __init__(self, model, vocabulary, lowercase=False, max_words=100, max_length=50):
     self.model = model
     self.max_length = max_length
-    self.preprocessor = preprocessing.TextPreprocessor(
-        vocabulary.tokens, lowercase=lowercase, max_words=max_words)
+    self.preprocessor = vocabulary.preprocessor(lowercase=lowercase, max_words=max_words)
     self.words = tf.constant(vocabulary.tokens)
     self.has_latent = model.latent is not None
     self.spherical = self.has_latent and model.latent.is_spherical

@@ -11,6 +11,7 @@ Layout of a run directory (all plain files, no pickle):
   state.json                 epoch, learning rate, best, history, the machines it
                              ran on (one entry per start); written last
   best.keras                 the best model on validation
+  lock                       while a process trains it: that process's id and host
   metrics.json               final metrics when training ends
   eval_<split>.json          what `python -m tf_vmfvae.evaluate` measured
   logs/                      TensorBoard
@@ -42,10 +43,75 @@ BEST_MODEL = "best.keras"
 METRICS_FILE = "metrics.json"
 CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"
+LOCK_FILE = "lock"
 
 
 class NoTrainedModelError(FileNotFoundError):
   """A run directory holds no trained model (yet)."""
+
+
+class RunLockedError(FileExistsError):
+  """Another live process is training into the same run directory."""
+
+
+def _process_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True  # Alive, someone else's.
+  return True
+
+
+class RunLock:
+  """Holds a run directory for one training process (a context manager).
+
+  The lock is the file `lock` in the run directory, created exclusively,
+  holding the process id and host name. A second process is refused with
+  `RunLockedError`, which names the holder; a lock whose process is gone
+  (killed, machine restarted) is taken over. The file goes when the holder
+  exits the context.
+
+  Example:
+  >>> import tempfile
+  >>> run = tempfile.mkdtemp()
+  >>> with RunLock(run):
+  ...   (pathlib.Path(run) / LOCK_FILE).is_file()
+  True
+  >>> (pathlib.Path(run) / LOCK_FILE).exists()
+  False
+  """
+
+  def __init__(self, model_dir):
+    self.path = pathlib.Path(model_dir) / LOCK_FILE
+    self.taken_over = None
+
+  def __enter__(self):
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    me = f"{os.getpid()} {platform.node()}"
+    for _ in range(2):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      except FileExistsError:
+        holder = self.path.read_text().split() if self.path.is_file() else []
+        pid = int(holder[0]) if holder and holder[0].isdigit() else None
+        host = holder[1] if len(holder) > 1 else platform.node()
+        if pid is not None and (host != platform.node() or _process_alive(pid)):
+          raise RunLockedError(
+              f"{self.path.parent} is being trained by process {pid} on {host}: wait for it, "
+              f"or stop it (kill {pid}) and rerun this command to resume.") from None
+        self.taken_over = pid
+        self.path.unlink(missing_ok=True)  # Its process is gone: take the run over.
+        continue
+      with os.fdopen(fd, "w") as f:
+        f.write(me + "\n")
+      return self
+    raise RunLockedError(f"{self.path} could not be taken: another process took it first.")
+
+  def __exit__(self, *exc_info):
+    self.path.unlink(missing_ok=True)
+    return False
 
 
 def checkpoint_name(epoch):
@@ -188,6 +254,10 @@ def load_trained(model_dir, checkpoint="best"):
     raise NoTrainedModelError(
         f"No trained model in {model_dir}: train into it first "
         "(python -m tf_vmfvae.train --model_dir=...).")
+  if not (model_dir / VOCAB_FILE).is_file():
+    raise NoTrainedModelError(
+        f"{model_dir / VOCAB_FILE} is missing: the model's ids cannot be mapped to words "
+        "without the vocabulary it was trained with. Restore the file, or retrain.")
   model = keras.saving.load_model(path, safe_mode=True, compile=False)
   return model, experiment
 

@@ -45,6 +45,9 @@ _LATENT = flags.DEFINE_enum("latent", "vmf",
 _FAMILY_DEFAULT = " Default: the family's (NVRNN or NVDM constructor)."
 _KAPPA = flags.DEFINE_float("kappa", None,
                             "Fixed concentration of spherical latents." + _FAMILY_DEFAULT)
+_KL_NATS = flags.DEFINE_float(
+    "kl_nats", None, "Instead of --kappa: the fixed concentration whose vMF KL to the "
+    "uniform prior is this many nats at --latent_dim (tf_vmfvae.latent.kappa_for_kl).")
 _KAPPA_MIN = flags.DEFINE_float("kappa_min", 1.0, "Lower clip of a learned kappa.")
 _KAPPA_MAX = flags.DEFINE_float("kappa_max", 500.0, "Upper clip of a learned kappa.")
 _KL_SCHEDULE = flags.DEFINE_string(
@@ -92,9 +95,18 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 10.0, "Initial learning rat
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 0.25, "Global gradient-norm clip (0: none).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Global batch size.")
 _EPOCHS = flags.DEFINE_integer("epochs", 100, "Maximum epochs.")
-_LR_DECAY = flags.DEFINE_float("lr_decay", 1.2, "LR divisor after an epoch without gain.")
-_MAX_BAD_EPOCHS = flags.DEFINE_integer("max_bad_epochs", 15,
-                                       "Stop after this many epochs without gain.")
+_LR_SCHEDULE = flags.DEFINE_enum(
+    "lr_schedule", "plateau", list(config_lib.LR_SCHEDULES),
+    "plateau: --learning_rate divided by --lr_decay after an epoch without validation "
+    "gain, stop after --max_bad_epochs of them (the paper's); cosine|linear: a budget, "
+    "warm-up over --warmup_epochs then decay to zero at the end of --epochs "
+    "(configs/budget.flags).")
+_WARMUP_EPOCHS = flags.DEFINE_float("warmup_epochs", 0.0,
+                                    "Budget schedules: epochs of linear warm-up.")
+_LR_DECAY = flags.DEFINE_float("lr_decay", 1.2,
+                               "Plateau schedule: LR divisor after an epoch without gain.")
+_MAX_BAD_EPOCHS = flags.DEFINE_integer(
+    "max_bad_epochs", 15, "Plateau schedule: stop after this many epochs without gain.")
 _STEPS_PER_EPOCH = flags.DEFINE_integer("steps_per_epoch", None, "Cap batches per epoch.")
 _SEED = flags.DEFINE_integer("seed", 0, "Global seed.")
 _LOG_LATENT_USAGE = flags.DEFINE_bool(
@@ -122,14 +134,49 @@ def parse_kl_schedule(spec):
   except ValueError:
     pass
   name, _, arguments = spec.partition(":")
+  form = ("the form is NAME or NAME:KEY=NUMBER,... (e.g. "
+          "'sigmoid:midpoint=10000,steepness=0.00046'), or a number")
+  try:
+    schedule_class = schedules.get(name).__class__
+  except ValueError as error:
+    raise ValueError(f"--kl_schedule={spec}: {error}") from None
   if not arguments:
     return name
   kwargs = {}
   for item in arguments.split(","):
     key, _, value = item.partition("=")
-    kwargs[key.strip()] = float(value) if "." in value or "e" in value else int(value)
-  schedule = schedules.get(name).__class__(**kwargs)
+    try:
+      number = float(value)
+    except ValueError:
+      raise ValueError(f"--kl_schedule={spec}: {value!r} is not a number; {form}.") from None
+    kwargs[key.strip()] = int(number) if number.is_integer() and "." not in value else number
+  try:
+    schedule = schedule_class(**kwargs)
+  except TypeError:
+    import inspect  # pylint: disable=g-import-not-at-top
+    accepted = list(inspect.signature(schedule_class.__init__).parameters)[1:]
+    raise ValueError(f"--kl_schedule={spec}: {name} takes {', '.join(accepted)}; "
+                     f"{form}.") from None
+  except ValueError as error:
+    raise ValueError(f"--kl_schedule={spec}: {error}") from None
   return keras.saving.serialize_keras_object(schedule)
+
+
+def concentration_for_kl_nats(nats):
+  """--kl_nats as a concentration at the run's latent dimension."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae import latent  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae import models  # pylint: disable=g-import-not-at-top
+  if _KAPPA.value is not None:
+    raise ValueError("Give --kappa or --kl_nats, not both.")
+  latent_dim = _LATENT_DIM.value
+  if latent_dim is None:
+    family = models.NVDM if _FAMILY.value == "nvdm" else models.NVRNN
+    latent_dim = inspect.signature(family.__init__).parameters["latent_dim"].default
+  try:
+    return latent.kappa_for_kl(latent_dim, nats)
+  except ValueError as error:
+    raise ValueError(f"--kl_nats: {error}") from None
 
 
 def experiment_from_flags():
@@ -144,6 +191,8 @@ def experiment_from_flags():
                        ("dropout", _DROPOUT)):
     if holder.value is not None:  # Else the family's constructor default.
       model[name] = holder.value
+  if _KL_NATS.value is not None:
+    model["concentration"] = concentration_for_kl_nats(_KL_NATS.value)
   if _DECODE_SAMPLES.value != 1:  # Recorded only when set: older runs' configs stay equal.
     model["decode_samples"] = _DECODE_SAMPLES.value
   if _FAMILY.value == "nvrnn":
@@ -167,7 +216,8 @@ def experiment_from_flags():
       train=config.TrainConfig(
           optimizer=_OPTIMIZER.value, learning_rate=_LEARNING_RATE.value,
           clip_norm=_CLIP_NORM.value or None, batch_size=_BATCH_SIZE.value,
-          epochs=_EPOCHS.value, lr_decay=_LR_DECAY.value,
+          epochs=_EPOCHS.value, lr_schedule=_LR_SCHEDULE.value,
+          warmup_epochs=_WARMUP_EPOCHS.value, lr_decay=_LR_DECAY.value,
           max_bad_epochs=_MAX_BAD_EPOCHS.value, steps_per_epoch=_STEPS_PER_EPOCH.value,
           seed=_SEED.value, log_latent_usage=_LOG_LATENT_USAGE.value))
 
@@ -190,6 +240,15 @@ def experiment_from_args(*args):
     return experiment_from_flags()
 
 
+def own_flags_text():
+  """This binary's flags with their values, one per line: a flagfile that
+  reruns the command (absl's `flags_into_string` would add flags that other
+  libraries define later, which the binary does not know at parse time)."""
+  holders = [v for v in globals().values() if isinstance(v, flags.FlagHolder)]
+  lines = [flags.FLAGS[h.name].serialize() for h in holders]
+  return "".join(line + "\n" for line in lines if line)
+
+
 def main(argv):
   del argv
   logging.getLogger("tf_vmfvae").setLevel(logging.INFO)
@@ -200,12 +259,9 @@ def main(argv):
   # A refused resume must leave the run's own flags.txt as it was.
   train_lib.check_same_config(_MODEL_DIR.value, experiment)
   strategy = train_lib.make_strategy(_STRATEGY.value)
-  if train_lib.is_chief(strategy):  # Other workers of a cluster write nothing.
-    os.makedirs(_MODEL_DIR.value, exist_ok=True)
-    runs.atomic_write(os.path.join(_MODEL_DIR.value, runs.FLAGS_FILE),
-                      flags.FLAGS.flags_into_string())
   verbose = _VERBOSE.value if _VERBOSE.value == "auto" else int(_VERBOSE.value)
-  metrics = train_lib.train(experiment, _MODEL_DIR.value, strategy=strategy, verbose=verbose)
+  metrics = train_lib.train(experiment, _MODEL_DIR.value, strategy=strategy, verbose=verbose,
+                            flags_text=own_flags_text())
   print(f"Done: {metrics['epochs']} epochs, best validation NLL "
         f"{metrics['best_val_nll']:.3f} at epoch {metrics['best_epoch']} "
         f"({metrics['stopped']}); {metrics['train_seconds']:.0f} s of training.")

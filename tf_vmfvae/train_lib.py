@@ -14,6 +14,8 @@ configuration must be the same except `epochs`: a larger budget trains a
 finished run longer (unless it stopped early on validation).
 """
 
+import contextlib
+import copy
 import dataclasses
 import logging
 import math
@@ -25,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_vmfvae import optimization
 from tf_vmfvae import runs
 from tf_vmfvae.latent import usage
 from tf_vmfvae.models import NVDM
@@ -45,7 +48,7 @@ def make_strategy(kind="auto"):
   On one device "auto" uses the default strategy: Keras then iterates the
   datasets directly, where a MirroredStrategy, even of one device, feeds
   them through a multi-device iterator whose destruction at the end of
-  every epoch waited up to 60 s (docs/RESULTS.md, "The 60-second grid").
+  every epoch waited up to 60 s (docs/PERFORMANCE.md, "The 60-second grid").
   """
   if kind == "auto":
     if os.environ.get("TF_CONFIG"):
@@ -63,13 +66,6 @@ def make_strategy(kind="auto"):
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
   raise ValueError("`strategy` must be one of ['auto', 'mirrored', 'multi_worker', "
                    f"'one_device'], got {kind!r}.")
-
-
-def make_optimizer(train_config):
-  clip = {"global_clipnorm": train_config.clip_norm} if train_config.clip_norm else {}
-  if train_config.optimizer == "sgd":
-    return keras.optimizers.SGD(learning_rate=train_config.learning_rate, **clip)
-  return keras.optimizers.Adam(learning_rate=train_config.learning_rate, **clip)
 
 
 def build_model(experiment, vocabulary_size, num_labels=0):
@@ -142,6 +138,45 @@ class LatentUsageLogger(keras.callbacks.Callback):
       logs.update({f"val_{name}": value for name, value in summary.items()})
 
 
+class ProgressLogger(keras.callbacks.Callback):
+  """A log line at least every `every_seconds` during training (no terminal).
+
+  Keras' one-line-per-epoch verbosity says nothing for the minutes an epoch
+  lasts; this logs the epoch, step / steps, tokens/s (the epoch's average
+  tokens per batch times steps/s), the epoch's ETA and the loss.
+
+  Args:
+    epochs: int, the run's epoch budget.
+    steps: int, batches per epoch.
+    tokens_per_step: the corpus's mean target tokens per batch (0: no tokens/s).
+    every_seconds: float, the longest silence.
+  """
+
+  def __init__(self, epochs, steps, tokens_per_step, every_seconds=30.0):
+    super().__init__()
+    self._epochs, self._steps, self._tokens_per_step = epochs, steps, tokens_per_step
+    self._every = every_seconds
+    self._epoch = self._start = self._last = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch = epoch + 1
+    self._start = self._last = time.perf_counter()
+
+  def on_train_batch_end(self, batch, logs=None):
+    now = time.perf_counter()
+    if now - self._last < self._every:
+      return
+    self._last = now
+    done = batch + 1
+    rate = done / (now - self._start)
+    tokens = (f", {rate * self._tokens_per_step:.0f} tokens/s" if self._tokens_per_step
+              else "")
+    loss = (logs or {}).get("loss")
+    logger.info("epoch %d/%d: step %d/%d%s, ETA %.0f s, loss %s", self._epoch, self._epochs,
+                done, self._steps, tokens, (self._steps - done) / rate,
+                "?" if loss is None else f"{float(loss):.3f}")
+
+
 class WorkerLostError(ConnectionError):
   """Another worker of a multi-worker run stopped; this one cannot go on."""
 
@@ -170,9 +205,10 @@ def apply_plateau_rule(state, val_nll, train_config):
   """Updates the run state with an epoch's validation NLL; True if it improved.
 
   An improvement records the new best and resets the count of consecutive
-  epochs without one. Otherwise the learning rate is divided by
-  `lr_decay`, and after `max_bad_epochs` such epochs in a row the run is
-  marked stopped. `state["epoch"]` is the epoch just finished.
+  epochs without one. Otherwise, under the "plateau" schedule, the learning
+  rate is divided by `lr_decay`, and after `max_bad_epochs` such epochs in a
+  row the run is marked stopped; a budget schedule sets the rate itself and
+  always runs its `epochs`. `state["epoch"]` is the epoch just finished.
 
   Example:
   >>> from tf_vmfvae import config
@@ -190,6 +226,8 @@ def apply_plateau_rule(state, val_nll, train_config):
     state["bad_epochs"] = 0
     return True
   state["bad_epochs"] += 1
+  if train_config.lr_schedule != "plateau":
+    return False
   state["learning_rate"] /= train_config.lr_decay
   if (train_config.max_bad_epochs is not None
       and state["bad_epochs"] >= train_config.max_bad_epochs):
@@ -283,77 +321,187 @@ def epoch_dataset(experiment, splits, epoch):
   return dataset.take(tc.steps_per_epoch) if tc.steps_per_epoch else dataset
 
 
+def steps_per_epoch(experiment, splits, capped=True):
+  """The number of training batches in an epoch (the same for every epoch).
+
+  With `capped`, at most `TrainConfig.steps_per_epoch`; else all of them.
+  """
+  cap = experiment.train.steps_per_epoch if capped else None
+  dataset = epoch_dataset(experiment, splits, epoch=0)
+  if cap is None and experiment.train.steps_per_epoch:
+    tc = dataclasses.replace(experiment.train, steps_per_epoch=None)
+    dataset = epoch_dataset(dataclasses.replace(experiment, train=tc), splits, epoch=0)
+  count = int(dataset.cardinality())
+  return count if count >= 0 else sum(1 for _ in dataset)
+
+
 def validation_nll(logs, prefix="val_"):
   """The unweighted negative ELBO per sentence: recon + KL (no annealing)."""
   return logs[prefix + "recon"] + logs.get(prefix + "kl", 0.0)
 
 
+# Settings that change neither the model nor the data it is trained on: a
+# resume may change them.
+RESUMABLE_CHANGES = ("data.data_dir", "train.log_latent_usage")
+
+
+def config_differences(previous, experiment):
+  """Where two `ExperimentConfig`s differ: ["section.name: old -> new", ...].
+
+  Example:
+  >>> from tf_vmfvae import config
+  >>> config_differences(config.ExperimentConfig(),
+  ...                    config.ExperimentConfig(train=config.TrainConfig(seed=1)))
+  ['train.seed: 0 -> 1']
+  """
+  old, new = dataclasses.asdict(previous), dataclasses.asdict(experiment)
+  differences = []
+  for section in old:
+    if not isinstance(old[section], dict):
+      if old[section] != new[section]:
+        differences.append(f"{section}: {old[section]!r} -> {new[section]!r}")
+      continue
+    for name in sorted(set(old[section]) | set(new[section])):
+      before, after = old[section].get(name), new[section].get(name)
+      if before != after:
+        differences.append(f"{section}.{name}: {before!r} -> {after!r}")
+  return differences
+
+
 def check_same_config(model_dir, experiment):
   """Refuses to resume a run under another configuration (raises ValueError).
 
-  Only the epoch budget may differ: raising `epochs` trains a run longer.
-  Call it before writing anything into `model_dir`.
+  The refusal names the settings that differ. `RESUMABLE_CHANGES` may
+  differ. Under the "plateau" schedule the epoch budget may too: raising
+  `epochs` trains a run longer; a budget schedule's decay is set by its
+  `epochs`, so there it may not. Call it before writing anything into
+  `model_dir`.
   """
   previous = runs.load_config(model_dir)
-  if previous is not None:
-    same_budget = dataclasses.replace(
-        experiment, train=dataclasses.replace(experiment.train, epochs=previous.train.epochs))
-    if previous != same_budget:
-      raise ValueError(
-          f"{model_dir} holds a run with another configuration ({runs.CONFIG_FILE}). "
-          "Resume it "
-          "with the same flags (only --epochs may change, to train it longer), or "
-          "train into a new --model_dir.")
+  if previous is None:
+    return
+  allowed = RESUMABLE_CHANGES + (("train.epochs",) if previous.train.lr_schedule == "plateau"
+                                 else ())
+  differences = [d for d in config_differences(previous, experiment)
+                 if d.split(":")[0] not in allowed]
+  if differences:
+    may_change = ("only --epochs may change, to train it longer"
+                  if previous.train.lr_schedule == "plateau"
+                  else "a budget schedule's --epochs cannot change")
+    raise ValueError(
+        f"{model_dir} holds a run with another configuration ({runs.CONFIG_FILE}): "
+        f"{'; '.join(differences)}. Resume it with the same flags ({may_change}), or train "
+        "into a new --model_dir.")
 
 
-def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
+class DamagedCheckpointError(ValueError):
+  """A run's checkpoint cannot be read and no intact earlier one is left."""
+
+
+def _load_checkpoint(model_dir, state):
+  """(model, state) of the latest readable checkpoint of a run.
+
+  A damaged latest checkpoint (truncated, say) is reported in one line and
+  the run goes back to the epoch before, whose checkpoint and state are
+  kept until the next is complete.
+
+  Raises:
+    DamagedCheckpointError: neither can be read.
+  """
+  damaged = None
+  for candidate in (state, state.get("previous")):
+    if not candidate:
+      break
+    path = model_dir / candidate["checkpoint"]
+    try:
+      model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # pylint: disable=broad-except
+      damaged = damaged or (path, _first_line(f"{type(error).__name__}: {error}"))
+      continue
+    if candidate is not state:
+      logger.warning("%s is damaged (%s): resuming from epoch %d (%s) instead.", *damaged,
+                     candidate["epoch"], candidate["checkpoint"])
+    return model, {**candidate, "previous": state.get("previous") if candidate is state
+                   else None}
+  raise DamagedCheckpointError(
+      f"{damaged[0]} is damaged ({damaged[1]}) and no earlier checkpoint is left that can be "
+      "read: train into a new --model_dir.")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+  """Training was interrupted (Ctrl-C); the message says how to resume."""
+
+
+def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=(), flags_text=None):
   """Trains (or resumes) an experiment into `model_dir`.
+
+  The run directory is locked while it trains (`runs.RunLock`): a second
+  process is refused. Nothing is written into it before the configuration
+  has built a model, so a bad value leaves no run behind.
 
   Args:
     experiment: `tf_vmfvae.config.ExperimentConfig`.
     model_dir: str, where checkpoints, logs and metrics go.
     strategy: a `tf.distribute.Strategy`, default `make_strategy("auto")`.
-    verbose: Keras verbosity: 1 progress bar, 2 one line per epoch, 0 none,
-      "auto" (1 on a terminal, 2 otherwise).
+    verbose: Keras verbosity: 1 progress bar, 2 one line per epoch (and a
+      progress line at least every 30 s), 0 none, "auto" (1 on a terminal,
+      2 otherwise).
     callbacks: extra Keras callbacks.
+    flags_text: the command's flags, written to `flags.txt` (binaries), or None.
 
   Returns:
     The final metrics dict (also written to metrics.json).
+
+  Raises:
+    TrainingInterrupted: on Ctrl-C; the completed epochs are kept.
   """
   model_dir = pathlib.Path(model_dir)
   check_same_config(model_dir, experiment)
   strategy = strategy or make_strategy()
   chief = is_chief(strategy)
-  if chief:
-    (model_dir / runs.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
+  lock = runs.RunLock(model_dir) if chief else contextlib.nullcontext()
+  with lock:
+    if getattr(lock, "taken_over", None):
+      logger.info("Took over %s from process %d, which is gone.", model_dir, lock.taken_over)
+    return _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_text)
+
+
+def _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_text):
+  """`train` once the run directory is held."""
   tc = experiment.train
   keras.utils.set_random_seed(tc.seed)
   if verbose == "auto":
     verbose = 1 if os.isatty(1) else 2
 
   splits = runs.load_data(experiment, model_dir, splits=["train", "valid"])
-  if chief:
-    removed = runs.remove_partial_files(model_dir)
-    if removed:
-      logger.info("Removed what an interrupted run left half-written: %s", ", ".join(removed))
-    if not (model_dir / runs.VOCAB_FILE).is_file():
-      runs.atomic_save(splits.vocabulary.save, model_dir / runs.VOCAB_FILE)
-    runs.atomic_save(experiment.save, model_dir / runs.CONFIG_FILE)
   valid_ds = splits.dataset("valid", tc.batch_size, bucket_width=experiment.data.bucket_width)
-  train_tokens = splits.num_tokens("train")
+  steps = steps_per_epoch(experiment, splits)
+  # Sentences: target tokens incl. <eos>; documents: words.
+  tokens_per_step = splits.num_tokens("train") / steps_per_epoch(experiment, splits, capped=False)
 
   state = runs.load_state(model_dir)
   with strategy.scope():
     if state is not None:
-      model = keras.saving.load_model(model_dir / state["checkpoint"], safe_mode=True)
-      model.optimizer.learning_rate.assign(state["learning_rate"])
+      model, state = _load_checkpoint(model_dir, state)
+      if tc.lr_schedule == "plateau":  # A budget's rate comes with its optimizer.
+        model.optimizer.learning_rate.assign(state["learning_rate"])
       logger.info("Resuming %s after epoch %d.", model_dir, state["epoch"])
     else:
       state = {"epoch": 0, "checkpoint": None, "learning_rate": tc.learning_rate,
                "best_val_nll": math.inf, "best_epoch": 0, "bad_epochs": 0,
                "history": [], "train_seconds": 0.0, "stopped": None}
       model = build_model(experiment, len(splits.vocabulary), splits.num_labels)
-      model.compile(optimizer=make_optimizer(tc))
+      model.compile(optimizer=optimization.make_optimizer(tc, steps))
+  if chief:  # The configuration has built a model: now it may be written.
+    (model_dir / runs.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
+    removed = runs.remove_partial_files(model_dir)
+    if removed:
+      logger.info("Removed what an interrupted run left half-written: %s", ", ".join(removed))
+    if not (model_dir / runs.VOCAB_FILE).is_file():
+      runs.atomic_save(splits.vocabulary.save, model_dir / runs.VOCAB_FILE)
+    runs.atomic_save(experiment.save, model_dir / runs.CONFIG_FILE)
+    if flags_text is not None:
+      runs.atomic_write(model_dir / runs.FLAGS_FILE, flags_text)
   machine = runs.describe_machine()
   state.setdefault("machines", []).append(
       {"from_epoch": state["epoch"], "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **machine})
@@ -368,15 +516,21 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
                   if tc.log_latent_usage and getattr(model, "latent", None) is not None
                   else [])
   timer = EpochTimer()
+  progress = [ProgressLogger(tc.epochs, steps, tokens_per_step)] if verbose == 2 else []
   while state["epoch"] < tc.epochs and state["stopped"] is None:
     epoch = state["epoch"]
+    before = copy.deepcopy({k: v for k, v in state.items() if k != "previous"})
     train_ds = epoch_dataset(experiment, splits, epoch)
     timer.start()
     try:
       history = model.fit(train_ds, validation_data=valid_ds, initial_epoch=epoch,
                           shuffle=False, epochs=epoch + 1, verbose=verbose,
-                          callbacks=[timer, fixed_validation_seed, *latent_usage, *tensorboard,
+                          callbacks=[timer, *progress, fixed_validation_seed, *latent_usage, *tensorboard,
                                      *callbacks])
+    except KeyboardInterrupt:
+      raise TrainingInterrupted(
+          f"Interrupted in epoch {epoch + 1}: rerun the same command to resume after epoch "
+          f"{epoch}.") from None
     except tf.errors.UnavailableError as error:
       raise WorkerLostError(
           f"A worker of the cluster stopped during epoch {epoch + 1} ("
@@ -387,26 +541,33 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=()):
     val_nll = validation_nll(logs)
     logs.update(epoch=epoch + 1, learning_rate=state["learning_rate"], val_nll=val_nll,
                 **timer.summary())
-    if not tc.steps_per_epoch:
-      logs["train_tokens_per_second"] = train_tokens / timer.train_seconds
+    if tokens_per_step:
+      logs["train_tokens_per_second"] = steps * tokens_per_step / timer.train_seconds
     state["history"].append(logs)
     state["train_seconds"] += timer.total_seconds
     save_start = time.time()
     state["epoch"] = epoch + 1
     if apply_plateau_rule(state, val_nll, tc) and chief:
       runs.save_model(model, model_dir / runs.BEST_MODEL)
-    model.optimizer.learning_rate.assign(state["learning_rate"])
+    if tc.lr_schedule == "plateau":
+      model.optimizer.learning_rate.assign(state["learning_rate"])
+    else:
+      state["learning_rate"] = optimization.current_learning_rate(model.optimizer)
     if not math.isfinite(logs["loss"]):
       state["stopped"] = "the loss is not finite"
-    previous = state["checkpoint"]
     state["checkpoint"] = runs.checkpoint_name(epoch + 1)
+    # The epoch before stays until this one is complete: a damaged
+    # checkpoint falls back to it (`_load_checkpoint`).
+    state["previous"] = before if before["checkpoint"] else None
     if chief:
       runs.save_model(model, model_dir / state["checkpoint"])
     logs["save_seconds"] = time.time() - save_start
     if chief:
       runs.atomic_write_json(model_dir / runs.STATE_FILE, state)
-      if previous and previous != state["checkpoint"]:
-        (model_dir / previous).unlink(missing_ok=True)
+      keep = {state["checkpoint"], before["checkpoint"]}
+      for path in (model_dir / runs.CHECKPOINTS_DIR).glob("epoch-*.keras"):
+        if f"{runs.CHECKPOINTS_DIR}/{path.name}" not in keep:
+          path.unlink(missing_ok=True)
     logger.info(
         "epoch %d: val NLL %.3f (best %.3f at %d), lr %.4g; %.0f s (fit setup %.1f s, "
         "steps %.0f s, validation %.0f s, after %.1f s; saving %.1f s)%s; %.0f s elapsed",

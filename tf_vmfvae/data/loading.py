@@ -7,7 +7,6 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from tf_vmfvae.data import pipeline
-from tf_vmfvae.data import preprocessing
 from tf_vmfvae.data import registry
 from tf_vmfvae.data import text
 
@@ -59,9 +58,13 @@ def load_sentence_splits(data_config, vocabulary=None, splits=None):
     names.insert(0, "train")
   corpora = {}
   for split in names:
+    # Training may drop short and cut long sentences; validation and test are
+    # scored whole: every sentence, at its full length.
+    train = split == "train"
     corpus = text.read_corpus(
-        folder / spec.splits[split], labeled=labeled, min_words=data_config.min_words,
-        max_len=data_config.max_len, num_labels=num_labels or None,
+        folder / spec.splits[split], labeled=labeled,
+        min_words=data_config.min_words if train else 1,
+        max_len=data_config.max_len if train else None, num_labels=num_labels or None,
         lowercase=data_config.lowercase)
     corpus.stats.log(logging.getLogger("tf_vmfvae"))
     if not corpus.sentences:
@@ -71,8 +74,7 @@ def load_sentence_splits(data_config, vocabulary=None, splits=None):
     corpora[split] = corpus
   if vocabulary is None:
     vocabulary = text.Vocabulary.build(corpora["train"].sentences, data_config.max_vocab_size)
-  preprocessor = preprocessing.TextPreprocessor(vocabulary.tokens,
-                                                lowercase=data_config.lowercase)
+  preprocessor = vocabulary.preprocessor(lowercase=data_config.lowercase)
   encoded = {s: pipeline.encode_corpus(c, preprocessor) for s, c in corpora.items()}
   return SentenceSplits(
       vocabulary=vocabulary,

@@ -23,7 +23,7 @@ def prefetched(dataset):
   doubling up to 60 s, and destroying the iterator waits for the current
   period to end. The trainer calls `fit` once an epoch, and each call drops
   its iterators: measured, every epoch lost up to 60 s that way (0-68 s,
-  docs/RESULTS.md, "The 60-second grid"). Without autotuning a parallel map
+  docs/PERFORMANCE.md, "The 60-second grid"). Without autotuning a parallel map
   runs one call per core and a prefetch sizes its buffer by TF's older
   heuristic; neither keeps a thread that outlives the iterator. Every
   dataset the zoo feeds to Keras ends here.

@@ -58,6 +58,10 @@ class TextPreprocessor(keras.layers.Layer):
     lowercase: bool. Case-fold before the lookup (`split_words`).
     max_words: int or None. Words kept per string.
     oov_id: int. The id of a word missing from `vocabulary`.
+    reserved_tokens: entries of `vocabulary` that text never produces (the
+      control tokens `<pad>`, `<bos>`, `<eos>`): the same string in user
+      text is an unknown word (`oov_id`), so it cannot break the padding or
+      the framing.
 
   Call arguments:
     texts: string tensor [N].
@@ -70,9 +74,13 @@ class TextPreprocessor(keras.layers.Layer):
   ...                          max_words=3)
   >>> layer.call(tf.constant(["The cat sat down", ""])).to_list()
   [[2, 3, 1], []]
+  >>> TextPreprocessor(["<pad>", "<unk>", "cat"], reserved_tokens=["<pad>"]).call(
+  ...     tf.constant(["cat <pad> <unk>"])).to_list()
+  [[2, 1, 1]]
   """
 
-  def __init__(self, vocabulary, lowercase=False, max_words=None, oov_id=UNK_ID, **kwargs):
+  def __init__(self, vocabulary, lowercase=False, max_words=None, oov_id=UNK_ID,
+               reserved_tokens=(), **kwargs):
     kwargs.setdefault("trainable", False)
     super().__init__(**kwargs)
     if max_words is not None and max_words < 1:
@@ -81,10 +89,13 @@ class TextPreprocessor(keras.layers.Layer):
     self.lowercase = lowercase
     self.max_words = max_words
     self.oov_id = oov_id
+    self.reserved_tokens = list(reserved_tokens)
+    reserved = set(self.reserved_tokens)
+    keys = [(word, i) for i, word in enumerate(self.vocabulary) if word not in reserved]
     self.table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
-            tf.constant(self.vocabulary, tf.string),
-            tf.range(len(self.vocabulary), dtype=tf.int32)),
+            tf.constant([w for w, _ in keys], tf.string),
+            tf.constant([i for _, i in keys], tf.int32)),
         default_value=oov_id)
     self.built = True
 
@@ -114,5 +125,6 @@ class TextPreprocessor(keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(vocabulary=self.vocabulary, lowercase=self.lowercase,
-                  max_words=self.max_words, oov_id=self.oov_id)
+                  max_words=self.max_words, oov_id=self.oov_id,
+                  reserved_tokens=self.reserved_tokens)
     return config

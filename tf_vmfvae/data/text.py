@@ -19,6 +19,8 @@ from tf_vmfvae.data import preprocessing
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
+# Ids that text never produces: the same strings in a sentence are unknown words.
+CONTROL_TOKENS = (PAD, BOS, EOS)
 PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
 UNK_ID = preprocessing.UNK_ID  # The id unknown words get, in training and serving alike.
 _SPLIT_CHUNK = 20000  # Lines split per TensorFlow call.
@@ -181,6 +183,21 @@ class Vocabulary:
 
   def __len__(self):
     return len(self.tokens)
+
+  def preprocessor(self, lowercase=False, max_words=None):
+    """The `preprocessing.TextPreprocessor` of this vocabulary: text -> ids.
+
+    Literal `<pad>`, `<bos>` and `<eos>` in text are unknown words
+    (`CONTROL_TOKENS`), in training and in the SavedModel alike.
+
+    Example:
+    >>> vocab = Vocabulary(list(SPECIALS) + ["cat"])
+    >>> vocab.preprocessor().call(["the <pad> cat <eos>"]).to_list()
+    [[1, 1, 4, 1]]
+    """
+    return preprocessing.TextPreprocessor(self.tokens, lowercase=lowercase,
+                                          max_words=max_words,
+                                          reserved_tokens=CONTROL_TOKENS)
 
   def __eq__(self, other):
     return isinstance(other, Vocabulary) and self.tokens == other.tokens

@@ -7,14 +7,16 @@ Usage:
 
 Gaussian NVRNNs on PTB (configs/ptb_gaussian.flags) with a 1-layer and a
 3-layer LSTM encoder, each with a constant KL weight of 1 and with sigmoid
-annealing from 0 to 1 over the first 20 epochs (scale=small: the first half
-of its epochs), and the vMF model (configs/ptb.flags). The table gives the
+annealing from 0 to 1 over the first half of the epoch budget (the paper:
+20 of its epochs), and the vMF model (configs/ptb.flags). The table gives the
 development-set KL and NLL at each run's best epoch, the paper's beside them;
 beyond the paper, the curves give the validation KL, NLL, mutual information
 I(x; z) and active units of every model after each epoch (the trainer logs
 MI and AU on validation, also to TensorBoard). A KL above zero is not use of
-the code: the MI says whether z carries information about x. Writes
-collapse.csv (per epoch), collapse_table.csv and collapse.png.
+the code: the MI says whether z carries information about x. Each finished
+run's row (with its per-epoch history) is kept in collapse_runs.csv
+(`common.train_for`'s records). Writes collapse.csv (per epoch),
+collapse_table.csv and collapse.png.
 """
 
 import math
@@ -26,39 +28,31 @@ from tf_vmfvae.experiments import common
 PAPER = {"gaussian_3layer": (0.00, 135), "gaussian_1layer": (3.37, 129),
          "gaussian_3layer_annealed": (1.05, 132), "gaussian_1layer_annealed": (6.52, 125),
          "vmf": (18.6, 117)}
-# (epochs, steps of one epoch) of each scale: the annealing span follows them.
-_SCHEDULE = {"small": (4, 8), "full": (40, 1315)}  # full: 42,068 PTB sentences / 32.
-_ANNEALED_EPOCHS = {"small": 2, "full": 20}
-
-
-def sigmoid_schedule(scale):
-  """A sigmoid KL weight going from ~0 to ~1 over the scale's annealing span."""
-  _, steps = _SCHEDULE[scale]
-  span = _ANNEALED_EPOCHS[scale] * steps
-  return f"sigmoid:midpoint={span // 2},steepness={10.0 / span:.6g}"
-
-
+# Epochs of the small scale (its flagfile's 3 are too few for a curve); the
+# full scale runs the budget's.
+SMALL_EPOCHS = 4
 def settings(scale):
-  epochs = () if scale == "full" else (f"--epochs={_SCHEDULE[scale][0]}",)
+  common.check_scale(scale)
+  epoch_flags = () if scale == "full" else (f"--epochs={SMALL_EPOCHS}",)
   result = {}
   for layers in (1, 3):
     for annealed in (False, True):
       key = f"gaussian_{layers}layer" + ("_annealed" if annealed else "")
-      schedule = sigmoid_schedule(scale) if annealed else "1"
+      schedule = common.annealing_schedule(scale, SMALL_EPOCHS) if annealed else "1"
       result[key] = common.setting(
           "ptb_gaussian", key.replace("_", " "), scale, f"--encoder_layers={layers}",
-          f"--kl_schedule={schedule}", *epochs)
-  result["vmf"] = common.setting("ptb", "vmf", scale, *epochs)
+          f"--kl_schedule={schedule}", *epoch_flags)
+  result["vmf"] = common.setting("ptb", "vmf", scale, *epoch_flags)
   return result
 
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the five models; writes the CSVs and the figure."""
-  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
-                                     num_threads, parallel)
+  models, records = common.train_for(settings, output_dir, scale, runs_dir,
+                                    num_threads, parallel, record="collapse")
   curves, table = [], []
   for key, model in models.items():
-    history = common.history(run_dirs[model.name])
+    history = records[model.name]["history"]
     for logs in history:
       curves.append({"model": key, "epoch": int(logs["epoch"]),
                      "val_kl": logs.get("val_kl", 0.0), "val_nll": logs["val_nll"],
@@ -89,14 +83,9 @@ def _plot(curves, path, scale):
     epochs = [c["epoch"] for c in points]
     for axis, column in zip(axes, ("val_kl", "val_nll", "val_mi", "val_active_units")):
       axis.plot(epochs, [c[column] for c in points], "o-", markersize=3, label=key)
-  for axis, title in zip(axes, ("KL [nats]", "NLL (ELBO) [nats / sentence]",
-                                "mutual information I(x;z) [nats]", "active units")):
-    axis.set_title(f"validation {title}", fontsize=9)
-    axis.set_xlabel("epoch")
-    axis.grid(alpha=0.3)
-  axes[0].legend(fontsize=7)
-  figure.suptitle(f"KL collapse on PTB (scale={scale})", fontsize=10)
-  common.save_figure(figure, path)
+  titles = [f"validation {t}" for t in ("KL [nats]", "NLL (ELBO) [nats / sentence]",
+                                         "mutual information I(x;z) [nats]", "active units")]
+  common.finish_epoch_panels(figure, axes, titles, f"KL collapse on PTB (scale={scale})", path)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,26 @@
 An experiment trains a set of named *settings* (a model's flagfile plus
 variations), each into its own run directory under `runs_dir`, with the
 `python -m tf_vmfvae.train` binary: a finished run is skipped, an
-interrupted one resumes, and a setting whose run already exists (say
-`runs/ptb_vmf` from the Tables runs) is reused, never retrained. At
---scale=small every setting also takes `configs/experiments_small.flags`
-(tiny model, a few dozen steps); at --scale=full it is the flagfile as
-shipped.
+interrupted one resumes, and a setting whose run already exists is reused,
+never retrained. At --scale=small every setting also takes
+`configs/experiments_small.flags` (tiny model, a few dozen steps); at
+--scale=full the flagfile as shipped followed by `configs/budget.flags`
+(a fixed epoch budget with a cosine decay), so every full-size model costs
+the same known price.
+
+Experiments that name a `record` keep one row per finished setting in
+`<output_dir>/<record>_runs.csv` (`RECORD_COLUMNS`: its flags, seed,
+epochs, wall time, machine, validation and test measures, its per-epoch
+validation history, and the experiment's own measures), written as soon as
+the setting finishes: hours of training survive the loss of the run
+directories, and a setting with a row is neither trained nor measured
+again. The experiment builds its tables and figures from the rows.
 """
 
 import csv
 import dataclasses
+import io
+import json
 import os
 import pathlib
 import subprocess
@@ -21,6 +32,15 @@ import time
 SCALES = ("small", "full")
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs"
 SMALL_FLAGFILE = CONFIGS_DIR / "experiments_small.flags"
+BUDGET_FLAGFILE = CONFIGS_DIR / "budget.flags"
+# The columns every record row starts with (`record_row`).
+RECORD_COLUMNS = ("setting", "label", "flags", "seed", "epochs", "best_epoch",
+                  "train_seconds", "machine", "best_val_nll", "valid_nll", "test_nll",
+                  "test_recon",
+                  "test_kl", "test_ppl", "test_mi", "test_active_units", "history")
+# Per-epoch validation logs kept in the `history` column (JSON).
+HISTORY_KEYS = ("epoch", "val_nll", "val_kl", "val_mi", "val_active_units", "seconds",
+                "learning_rate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +61,7 @@ def config_flags(config_name, scale, *extra):
   """The train flags of `configs/<config_name>.flags` at `scale`, then `extra`."""
   check_scale(scale)
   flagfiles = [f"--flagfile={CONFIGS_DIR / (config_name + '.flags')}"]
-  if scale == "small":
-    flagfiles.append(f"--flagfile={SMALL_FLAGFILE}")
+  flagfiles.append(f"--flagfile={SMALL_FLAGFILE if scale == 'small' else BUDGET_FLAGFILE}")
   return tuple(flagfiles) + tuple(extra)
 
 
@@ -50,7 +69,7 @@ class TrainingError(ChildProcessError):
   """A setting's training run failed (its log says why)."""
 
 
-def train_settings(settings, runs_dir, num_threads=0, parallel=1):
+def train_settings(settings, runs_dir, num_threads=0, parallel=1, on_done=None):
   """Trains (or resumes, or skips when finished) every setting.
 
   Args:
@@ -58,6 +77,8 @@ def train_settings(settings, runs_dir, num_threads=0, parallel=1):
     runs_dir: where their run directories go.
     num_threads: TensorFlow threads of each run (0: all cores).
     parallel: how many runs train at once (give each num_threads=1 on 2 cores).
+    on_done: called as `on_done(setting, run_dir)` as soon as each finishes,
+      or None.
 
   Returns:
     {name: run directory (pathlib.Path)}.
@@ -96,10 +117,13 @@ def train_settings(settings, runs_dir, num_threads=0, parallel=1):
                             f"see {log_path}: {_last_line(log_path)}")
       done[setting.name] = runs_dir / setting.name
       print(f"[{time.time() - start:6.0f} s] {setting.label}: done", flush=True)
+      if on_done is not None:
+        on_done(setting, done[setting.name])
   return {s.name: done[s.name] for s in settings}
 
 
-def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, parallel=1):
+def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, parallel=1,
+              record=None, measure=None):
   """Trains (or reuses) an experiment's settings at `scale`.
 
   Args:
@@ -108,16 +132,101 @@ def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, paralle
       ending with one.
     output_dir, scale, runs_dir, num_threads, parallel: of the binary; the
       runs go to `runs_dir`, default `<output_dir>/runs_<scale>`.
+    record: the experiment's name: keep a row per setting in
+      `<output_dir>/<record>_runs.csv` (see the module docstring), or None.
+    measure: with `record`, `measure(setting, run_dir)` -> dict of the
+      experiment's own measures, added to the row (None: none).
 
   Returns:
-    (what `settings(scale)` returned, {setting name: run directory}).
+    (what `settings(scale)` returned, {setting name: run directory}) without
+    `record`; with it, (what `settings(scale)` returned, {setting name: its
+    row}), every row read back from the CSV.
   """
   check_scale(scale)
   chosen = settings(scale)
   items = chosen.values() if isinstance(chosen, dict) else chosen
   flat = [item[-1] if isinstance(item, tuple) else item for item in items]
-  return chosen, train_settings(flat, default_runs_dir(output_dir, scale, runs_dir),
-                                num_threads=num_threads, parallel=parallel)
+  runs_dir = default_runs_dir(output_dir, scale, runs_dir)
+  if record is None:
+    return chosen, train_settings(flat, runs_dir, num_threads=num_threads, parallel=parallel)
+  path = record_path(output_dir, record)
+  have = {row["setting"] for row in read_records(path)}
+  waiting = [s for s in flat if s.name not in have]
+  if len(waiting) < len(flat):
+    print(f"{len(flat) - len(waiting)} of {len(flat)} settings already recorded in {path}",
+          flush=True)
+
+  def on_done(setting, run_dir):
+    row = record_row(setting, run_dir)
+    if measure is not None:
+      row.update(measure(setting, run_dir))
+    append_record(path, row)
+    print(f"recorded {setting.label} in {path}", flush=True)
+
+  train_settings(waiting, runs_dir, num_threads=num_threads, parallel=parallel,
+                 on_done=on_done)
+  rows = {row["setting"]: row for row in read_records(path)}
+  return chosen, {s.name: rows[s.name] for s in flat}
+
+
+def record_path(output_dir, record):
+  return pathlib.Path(output_dir) / f"{record}_runs.csv"
+
+
+def record_row(setting, run_dir):
+  """The `RECORD_COLUMNS` of a finished run: what it is, cost and measured.
+
+  "best_val_nll" is the trainer's (the validation ELBO it selected the best
+  epoch on); "valid_nll" and the "test_*" columns are the best checkpoint's,
+  measured here on the whole split with the same evaluator, so that
+  settings trained by different versions of the trainer compare on one
+  footing: choices between settings use "valid_nll".
+  """
+  from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
+  state = runs.load_state(run_dir)
+  experiment = runs.load_config(run_dir)
+  test = test_metrics(run_dir)
+  machine = state["machines"][-1] if state.get("machines") else None
+  history = [{k: logs[k] for k in HISTORY_KEYS if k in logs} for logs in state["history"]]
+  flags = " ".join(flag.replace(str(CONFIGS_DIR.parent) + os.sep, "") for flag in setting.flags)
+  return {"setting": setting.name, "label": setting.label, "flags": flags,
+          "seed": experiment.train.seed, "epochs": state["epoch"],
+          "best_epoch": state["best_epoch"], "train_seconds": state["train_seconds"],
+          "machine": runs.format_machine(machine) if machine else "",
+          "best_val_nll": state["best_val_nll"],
+          "valid_nll": test_metrics(run_dir, split="valid")["nll"], "test_nll": test["nll"],
+          "test_recon": test["recon"], "test_kl": test["kl"], "test_ppl": test["ppl"],
+          "test_mi": test["mi"], "test_active_units": test["active_units"],
+          "history": json.dumps(history)}
+
+
+def read_records(path):
+  """The rows of a record CSV (numbers as floats, `history` parsed), or []."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    return []
+  rows = read_csv(path)
+  for row in rows:
+    if isinstance(row.get("history"), str):
+      row["history"] = json.loads(row["history"])
+  return rows
+
+
+def append_record(path, row):
+  """Adds (or replaces) a setting's row; the file is rewritten whole, atomically."""
+  from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
+  rows = [r for r in read_records(path) if r["setting"] != row["setting"]] + [row]
+  columns = list(RECORD_COLUMNS)
+  for r in rows:
+    columns += [k for k in r if k not in columns]
+  buffer = io.StringIO()
+  writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+  writer.writeheader()
+  for r in rows:
+    writer.writerow({k: json.dumps(v) if k == "history" and not isinstance(v, str) else v
+                     for k, v in r.items()})
+  pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+  runs.atomic_write(path, buffer.getvalue())
 
 
 def _last_line(path):
@@ -159,7 +268,7 @@ def read_csv(path):
   def value(text):
     try:
       return float(text)
-    except ValueError:
+    except (TypeError, ValueError):
       return text
   with open(path, newline="") as f:
     return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(f)]
@@ -181,6 +290,17 @@ def pyplot():
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   return plt
+
+
+def finish_epoch_panels(figure, axes, titles, suptitle, path):
+  """Titles per-epoch curve panels, adds the legend and grid, writes the figure."""
+  for axis, title in zip(axes, titles):
+    axis.set_title(title, fontsize=9)
+    axis.set_xlabel("epoch")
+    axis.grid(alpha=0.3)
+  axes[0].legend(fontsize=7)
+  figure.suptitle(suptitle, fontsize=10)
+  save_figure(figure, path)
 
 
 def save_figure(figure, path, dpi=110):
@@ -250,6 +370,45 @@ def setting(config_name, label, scale, *extra):
                      for flag in extra)
   return Setting(name=config_name + ("__" + suffix if suffix else ""), label=label,
                  flags=config_flags(config_name, scale, *extra))
+
+
+def epoch_budget(scale, small_epochs=None):
+  """(epochs, training steps of one epoch) of a PTB run at `scale`.
+
+  The full scale's come from `configs/budget.flags`, the small scale's from
+  `configs/experiments_small.flags` (`small_epochs` overrides its epochs);
+  the steps are counted on PTB's training split as the trainer batches it.
+  """
+  from tf_vmfvae import config  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
+  check_scale(scale)
+  overrides = "experiments_small" if scale == "small" else "budget"
+  cap = flag_value(overrides, "steps_per_epoch")
+  epochs = int(small_epochs if scale == "small" and small_epochs
+               else flag_value(overrides, "epochs"))
+  experiment = config.ExperimentConfig(train=config.TrainConfig(
+      batch_size=int(flag_value(overrides, "batch_size")), epochs=epochs,
+      steps_per_epoch=int(cap) if cap else None))
+  steps = train_lib.steps_per_epoch(experiment, runs.load_data(experiment, splits=["train"]))
+  return epochs, steps
+
+
+def annealing_schedule(scale, small_epochs=None):
+  """The --kl_schedule of a sigmoid KL weight from ~0 to ~1 over the first
+  half of the epoch budget at `scale` (the paper's Table 1: 20 of 40 epochs)."""
+  epochs, steps = epoch_budget(scale, small_epochs)
+  return sigmoid_schedule(epochs * steps // 2)
+
+
+def sigmoid_schedule(span):
+  """A sigmoid KL weight going from ~0 to ~1 over `span` steps (--kl_schedule).
+
+  Example:
+  >>> sigmoid_schedule(1000)
+  'sigmoid:midpoint=500,steepness=0.01'
+  """
+  return f"sigmoid:midpoint={span // 2},steepness={10.0 / span:.6g}"
 
 
 def load_model(model_dir):

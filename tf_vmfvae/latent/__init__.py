@@ -14,6 +14,8 @@ from tf_vmfvae.latent.factory import KINDS
 from tf_vmfvae.latent.factory import latent_config
 from tf_vmfvae.latent.factory import make_latent
 from tf_vmfvae.latent.gaussian import GaussianLatent
+from tf_vmfvae.latent.kl import kappa_for_cosine
+from tf_vmfvae.latent.kl import kappa_for_kl
 from tf_vmfvae.latent.kl import mean_resultant_length
 from tf_vmfvae.latent.kl import power_spherical_kl_to_uniform
 from tf_vmfvae.latent.kl import vmf_kl_to_uniform
@@ -23,6 +25,8 @@ from tf_vmfvae.latent.spherical import VonMisesFisherLatent
 __all__ = [
     "GaussianLatent",
     "KINDS",
+    "kappa_for_cosine",
+    "kappa_for_kl",
     "batch_mean",
     "LatentLayer",
     "latent_config",

@@ -213,3 +213,76 @@ def log_sphere_area(dim):
   """log |S^{d-1}| = log(2 pi^{d/2} / Gamma(d/2)), as a Python float."""
   dim = _check_dim(dim)
   return math.log(2.0) + (dim / 2.0) * math.log(math.pi) - math.lgamma(dim / 2.0)
+
+
+def _invert_increasing(function, dim, target, name, upper):
+  """The k in (0, inf) with function(dim, k) = target, for a function rising
+  from 0 at k -> 0 towards `upper` (exclusive) as k -> inf.
+
+  Grid refinement on log k in float64: the function is evaluated on 1,001
+  points of the bracket at once, the bracket shrinks to the two points
+  around the target, four times: 36 nats of log k / 1000^4, below float64's
+  spacing of k.
+  """
+  dim = _check_dim(dim)
+  if (isinstance(target, bool) or not isinstance(target, (int, float, np.floating, np.integer))
+      or not 0.0 < target < upper):
+    raise ValueError(f"`{name}` must be a number in (0, {upper:g}), got {target!r}.")
+  low, high = math.log(1e-8), math.log(1e8)
+  for _ in range(4):
+    log_k = np.linspace(low, high, 1001)
+    values = function(dim, tf.constant(np.exp(log_k), tf.float64)).numpy()
+    above = int(np.searchsorted(values, target))  # First value >= target.
+    if above == 0 or above == len(values):
+      raise ValueError(f"`{name}`={target!r} needs a concentration outside [1e-8, 1e8] "
+                       f"at latent_dim={dim}.")
+    low, high = log_k[above - 1], log_k[above]
+  return float(math.exp(0.5 * (low + high)))
+
+
+def kappa_for_kl(latent_dim, nats):
+  """The fixed concentration whose vMF KL to the uniform prior is `nats`.
+
+  The inverse of `vmf_kl_to_uniform` in k (the KL rises monotonically with
+  k): a KL budget, the quantity a fixed-k model pays per example, as a
+  concentration. The paper's Fig. 3: the same k is a very different KL
+  across dimensions.
+
+  Args:
+    latent_dim: int >= 2.
+    nats: float > 0, the KL per example.
+
+  Returns:
+    float, the concentration (float64 precision).
+
+  Raises:
+    ValueError: `nats` is not > 0 or needs k outside [1e-8, 1e8].
+
+  Example:
+  >>> round(kappa_for_kl(50, 19.5152), 2)
+  80.0
+  >>> round(vmf_kl_to_uniform(50, kappa_for_kl(50, 5.0)), 9)
+  5.0
+  """
+  return _invert_increasing(_vmf_kl, latent_dim, nats, "nats", math.inf)
+
+
+def kappa_for_cosine(latent_dim, mean_cosine):
+  """The concentration whose expected cosine E[mu^T z] = A_d(k) is `mean_cosine`.
+
+  The inverse of `mean_resultant_length` in k: how tightly samples gather
+  around the mean direction, as a concentration.
+
+  Args:
+    latent_dim: int >= 2.
+    mean_cosine: float in (0, 1).
+
+  Returns:
+    float, the concentration.
+
+  Example:
+  >>> round(kappa_for_cosine(50, 0.7382866), 3)
+  80.0
+  """
+  return _invert_increasing(mean_resultant_length, latent_dim, mean_cosine, "mean_cosine",
+                            1.0)

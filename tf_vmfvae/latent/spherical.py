@@ -14,10 +14,14 @@ import tensorflow_probability as tfp
 
 from tf_vmfvae.latent import base
 from tf_vmfvae.latent import kl as kl_lib
+from tf_vmfvae.latent import sampling
 
 tfd = tfp.distributions
 
 LEARNED = "learned"
+# vMF samplers: Wood's rejection sampler (TFP), or the loop-free inverse-CDF
+# table of a fixed concentration (`tf_vmfvae.latent.sampling`).
+SAMPLERS = ("wood", "table")
 
 
 class _SphericalLatent(base.LatentLayer):
@@ -145,6 +149,9 @@ class VonMisesFisherLatent(_SphericalLatent):
     min_concentration, max_concentration: floats, the clipping range of a
       learned k. Unused with a fixed k.
     seed: int or None, the sampler's seed.
+    sampler: "wood" (TFP's rejection sampler, a `tf.while_loop`) or, for a
+      fixed k, "table": the loop-free inverse-CDF sampler of
+      `tf_vmfvae.latent.sampling` (static shapes, XLA-compatible).
     **kwargs: base `keras.layers.Layer` arguments.
 
   Call arguments:
@@ -170,6 +177,33 @@ class VonMisesFisherLatent(_SphericalLatent):
   _distribution = tfd.VonMisesFisher
 
   _kl_to_uniform = staticmethod(kl_lib.vmf_kl_to_uniform)
+
+  def __init__(self, latent_dim, concentration=80.0, min_concentration=1.0,
+               max_concentration=500.0, seed=None, sampler="wood", **kwargs):
+    super().__init__(latent_dim, concentration=concentration,
+                     min_concentration=min_concentration,
+                     max_concentration=max_concentration, seed=seed, **kwargs)
+    if sampler not in SAMPLERS:
+      raise ValueError(f"`sampler` must be one of {list(SAMPLERS)}, got {sampler!r}.")
+    if sampler == "table" and self.learned:
+      raise ValueError("`sampler`=\"table\" needs a fixed `concentration`; a learned one "
+                       "is sampled with \"wood\".")
+    self.sampler = sampler
+    self._angle_table = (sampling.AngleTable(latent_dim, self.concentration)
+                         if sampler == "table" else None)
+
+  def sample(self, parameters, num_samples=None, seed=None):
+    if self._angle_table is None:
+      return super().sample(parameters, num_samples=num_samples, seed=seed)
+    if seed is None:
+      seed = tf.cast(self.seed_generator.next(), tf.int32)
+    return sampling.sample(parameters["mean_direction"], self._angle_table, seed,
+                           num_samples=num_samples)
+
+  def get_config(self):
+    config = super().get_config()
+    config["sampler"] = self.sampler
+    return config
 
 
 @keras.saving.register_keras_serializable(package="tf_vmfvae")
