@@ -35,7 +35,7 @@ _LOWERCASE = flags.DEFINE_bool(
     "(off: the corpus's own tokens, e.g. PTB's `N`, stay as they are).")
 
 # -- Model --
-_FAMILY = flags.DEFINE_enum("family", "nvrnn", ["nvrnn", "nvdm"], "Model family.")
+_FAMILY = flags.DEFINE_enum("family", "nvrnn", list(config_lib.FAMILIES), "Model family.")
 _LATENT = flags.DEFINE_enum("latent", "vmf",
                             list(config_lib.LATENT_KINDS),
                             "Latent distribution; none = RNNLM baseline.")
@@ -90,7 +90,7 @@ _VALIDATION_FRACTION = flags.DEFINE_float(
 
 # -- Training --
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints and logs go.")
-_OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam"], "Optimizer.")
+_OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", list(config_lib.OPTIMIZERS), "Optimizer.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 10.0, "Initial learning rate.")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 0.25, "Global gradient-norm clip (0: none).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Global batch size.")
