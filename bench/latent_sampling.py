@@ -71,7 +71,7 @@ def main():
           f"p10 {np.percentile(times, 10):8.1f} us   p90 {np.percentile(times, 90):8.1f} us")
   for name in layers:
     if name != "gaussian":
-      print(f"ratio {name}/gaussian {medians[name] / medians['gaussian']:12.2f}")
+      print(f"ratio {name + '/gaussian':28s} {medians[name] / medians['gaussian']:.2f}")
 
 
 if __name__ == "__main__":
