@@ -463,7 +463,15 @@ def train(experiment, model_dir, strategy=None, verbose="auto", callbacks=(), fl
   with lock:
     if getattr(lock, "taken_over", None):
       logger.info("Took over %s from process %d, which is gone.", model_dir, lock.taken_over)
-    return _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_text)
+    try:
+      return _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_text)
+    except KeyboardInterrupt:
+      # Whenever it came (in an epoch, or while saving one), the run resumes
+      # after the last epoch its state file records.
+      done = (runs.load_state(model_dir) or {}).get("epoch", 0)
+      raise TrainingInterrupted(
+          f"Interrupted in epoch {done + 1}: rerun the same command to resume after epoch "
+          f"{done}.") from None
 
 
 def _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_text):
@@ -527,10 +535,6 @@ def _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_tex
                           shuffle=False, epochs=epoch + 1, verbose=verbose,
                           callbacks=[timer, *progress, fixed_validation_seed, *latent_usage, *tensorboard,
                                      *callbacks])
-    except KeyboardInterrupt:
-      raise TrainingInterrupted(
-          f"Interrupted in epoch {epoch + 1}: rerun the same command to resume after epoch "
-          f"{epoch}.") from None
     except tf.errors.UnavailableError as error:
       raise WorkerLostError(
           f"A worker of the cluster stopped during epoch {epoch + 1} ("
