@@ -10,7 +10,8 @@ roofline (4096^2); checks that the NVRNN's LSTM takes Keras' cuDNN kernel
 (a `CudnnRNN` op in its graph; `FusedLSTM` is the CPU path only); trains
 `configs/ptb.flags` for `--epochs` epochs of at most `--steps_per_epoch`
 batches under `MirroredStrategy` over the local GPUs with the trainer
-itself (`train_lib.train`), and prints its tokens/s and achieved GFLOP/s
+itself (`train_lib.train`), once as shipped and once with `--jit_compile
+--sampler=table` (XLA), and prints tokens/s and achieved GFLOP/s of each
 beside the roofline; exports the best model as a SavedModel, reloads it and
 scores a sentence through the `score` signature. Exits non-zero on the
 first failure, naming it.
@@ -53,6 +54,27 @@ def check_cudnn_lstm():
   return any("CudnnRNN" in name for name in names)
 
 
+def train_and_report(experiment, model_dir, label, roofline):
+  """Trains under MirroredStrategy over the local GPUs; prints each epoch's speed."""
+  from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
+  from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
+  try:
+    train_lib.train(experiment, model_dir, strategy=tf.distribute.MirroredStrategy(),
+                    verbose=2)
+  except Exception as error:  # pylint: disable=broad-except
+    fail(f"training ({label}): {type(error).__name__}: {error}")
+  history = runs.load_state(model_dir)["history"]
+  model, _ = runs.load_trained(model_dir)
+  flops = common.nvrnn_flops_per_token(model)
+  for logs in history:
+    rate = logs["train_tokens_per_second"]
+    print(f"{label}, epoch {logs['epoch']}: {rate:.0f} tokens/s, {rate * flops / 1e9:.0f} "
+          f"GFLOP/s = {common.percent(rate * flops / 1e9, roofline)} of the roofline; "
+          f"validation NLL {logs['val_nll']:.2f}", flush=True)
+  if not all(tf.math.is_finite(logs["loss"]) for logs in history):
+    fail(f"the training loss is not finite ({label})")
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--epochs", type=int, default=2)
@@ -68,7 +90,6 @@ def main():
   from tf_vmfvae import export_lib  # pylint: disable=g-import-not-at-top
   from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
   from tf_vmfvae import train  # pylint: disable=g-import-not-at-top
-  from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
   import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
 
   roofline = common.matmul_gflops(4096, 4096, 4096)
@@ -83,21 +104,11 @@ def main():
       experiment.train, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch))
   output = pathlib.Path(args.output_dir or tempfile.mkdtemp(prefix="gpu_check_"))
   model_dir = output / "run"
-  try:
-    metrics = train_lib.train(experiment, model_dir, strategy=tf.distribute.MirroredStrategy(),
-                              verbose=2)
-  except Exception as error:  # pylint: disable=broad-except
-    fail(f"training: {type(error).__name__}: {error}")
-  history = runs.load_state(model_dir)["history"]
-  model, _ = runs.load_trained(model_dir)
-  flops = common.nvrnn_flops_per_token(model)
-  for logs in history:
-    rate = logs["train_tokens_per_second"]
-    print(f"epoch {logs['epoch']}: {rate:.0f} tokens/s, {rate * flops / 1e9:.0f} GFLOP/s = "
-          f"{common.percent(rate * flops / 1e9, roofline)} of the roofline; validation NLL "
-          f"{logs['val_nll']:.2f}", flush=True)
-  if not all(tf.math.is_finite(logs["loss"]) for logs in history):
-    fail("the training loss is not finite")
+  train_and_report(experiment, model_dir, "as shipped", roofline)
+  xla = dataclasses.replace(
+      experiment, model={**experiment.model, "sampler": "table"},
+      train=dataclasses.replace(experiment.train, jit_compile=True))
+  train_and_report(xla, output / "run_xla", "--jit_compile --sampler=table", roofline)
 
   try:
     version = export_lib.export(model_dir, output / "export")
@@ -110,7 +121,7 @@ def main():
     fail(f"the reloaded SavedModel's score is not a finite NLL: {result}")
   print(f"export: {version} reloaded; score of one sentence: NLL {float(nll[0]):.2f}")
   print(f"gpu_check: passed in {time.perf_counter() - start:.0f} s "
-        f"({metrics['epochs']} epochs; run and export in {output})")
+        f"({args.epochs} epochs a run; runs and export in {output})")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ SLOW_TESTS = (
     "test_nvdm.py::test_smoke_nvdm_flags_train_then_evaluate",
     "test_nvdm.py::test_topics_cli_prints_readable_topics",
     "test_train_lib.py::test_label_conditioned_training_on_a_yelp_fixture",
+    "test_train_lib.py::test_an_xla_training_matches_the_default_one",  # XLA compiles
 )
 
 

@@ -73,16 +73,25 @@ def test_an_empty_training_split(tmp_path):
 
 
 @pytest.mark.parametrize("flag,message", [
-    ("--hidden_dim=-1", "`hidden_dim` must be an integer >= 1, got -1."),
-    ("--kappa=0", "`concentration` must be a finite number > 0"),
-    ("--batch_size=0", "`batch_size` must be an integer >= 1, got 0."),
-    ("--kl_nats=3", "Give --kappa or --kl_nats, not both."),  # smoke.flags sets --kappa.
+    ("--hidden_dim=-1", "flag --hidden_dim=-1: -1 is not a positive integer"),
+    ("--kappa=0", "flag --kappa=0.0: must be > 0"),
+    ("--batch_size=0", "flag --batch_size=0: 0 is not a positive integer"),
+    ("--dropout=1", "flag --dropout=1.0: must be in [0, 1)"),
 ])
-def test_bad_flag_values(tmp_path, flag, message):
+def test_a_value_the_flag_rules_out_is_refused_while_parsing_naming_the_flag(
+    tmp_path, flag, message):
+  data = _corpus(tmp_path / "data")
+  run = _binary("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+                f"--model_dir={tmp_path / 'run'}", flag)
+  assert message in run.stderr
+  assert not (tmp_path / "run").exists()
+
+
+def test_a_combination_of_flags_is_one_line_naming_them(tmp_path):
   data = _corpus(tmp_path / "data")
   line = _error_line(_binary("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
-                             f"--model_dir={tmp_path / 'run'}", flag))
-  assert message in line
+                             f"--model_dir={tmp_path / 'run'}", "--kl_nats=3"))
+  assert "Give --kappa or --kl_nats, not both." in line  # smoke.flags sets --kappa.
 
 
 def test_an_unknown_dataset_is_absls_usage_error(tmp_path):
@@ -97,8 +106,16 @@ def test_an_unknown_dataset_is_absls_usage_error(tmp_path):
 ])
 def test_a_model_dir_with_no_trained_model(tmp_path, module, args):
   args = [a.replace("EXPORTS", str(tmp_path / "exports")) for a in args]
-  line = _error_line(_binary(module, f"--model_dir={tmp_path}", *args))
+  run = _binary(module, f"--model_dir={tmp_path}", *args)
+  line = _error_line(run)
   assert f"No trained model in {tmp_path}" in line
+  # TensorFlow was imported, yet its start-up chatter is not shown.
+  assert run.stderr.strip().splitlines() == [line]
+
+
+def test_tensorflows_start_up_lines_come_back_with_verbosity(tmp_path):
+  run = _binary("evaluate", f"--model_dir={tmp_path}", "--verbosity=1")
+  assert len(run.stderr.strip().splitlines()) > 1
 
 
 def test_a_resume_under_another_config_is_refused(trained):
@@ -117,8 +134,8 @@ def test_a_bad_value_writes_nothing_and_the_corrected_command_then_trains(tmp_pa
   model_dir = tmp_path / "run"
   command = ("train", "--flagfile=configs/smoke.flags", f"--data_dir={data}",
              f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=2")
-  line = _error_line(_binary(*command, "--kappa=-3"))
-  assert "`concentration` must be" in line
+  line = _error_line(_binary(*command, "--lr_schedule=cosine", "--warmup_epochs=2"))
+  assert "`warmup_epochs` must be in [0, epochs=1)" in line
   assert not model_dir.exists() or not any(model_dir.iterdir())
   _binary(*command, ok=True)
   assert (model_dir / "state.json").is_file()

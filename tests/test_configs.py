@@ -3,6 +3,7 @@
 import pathlib
 import re
 
+from absl import flags
 import pytest
 
 from tf_vmfvae import train
@@ -83,8 +84,10 @@ def test_kl_nats_sets_the_concentration_of_that_kl_at_the_latent_dim():
   assert default_dim.model["concentration"] == pytest.approx(80.0, rel=1e-5)
   with pytest.raises(ValueError, match="not both"):
     train.experiment_from_args("--kappa=35", "--kl_nats=3")
-  with pytest.raises(ValueError, match=re.escape("--kl_nats: `nats` must be a number in (0, inf)")):
+  with pytest.raises(flags.IllegalFlagValueError, match=re.escape("--kl_nats=-1.0: must be > 0")):
     train.experiment_from_args("--kl_nats=-1")
+  with pytest.raises(ValueError, match=re.escape("--kl_nats: `nats`=1000000000.0 needs a concentration")):
+    train.experiment_from_args("--kl_nats=1e9")
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -171,3 +171,21 @@ def test_pipeline_declares_its_true_number_of_batches(bucket_width):
                                   bucket_width=bucket_width)
   for _ in range(2):  # Two epochs, two different shuffles.
     assert sum(1 for _ in dataset) == int(dataset.cardinality())
+
+
+def test_padding_to_the_bucket_edge_leaves_a_few_shapes_and_the_same_tokens():
+  from tf_vmfvae.data import pipeline  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  ids = [rng.integers(4, 50, size=n) for n in rng.integers(1, 23, size=300)]
+  plain = list(pipeline.sentence_dataset(ids, batch_size=16, bucket_width=5))
+  padded = list(pipeline.sentence_dataset(ids, batch_size=16, bucket_width=5,
+                                          pad_to_bucket_edge=True))
+  assert len(plain) == len(padded)
+  widths = {int(b["tokens"].shape[1]) for b in padded}
+  assert widths <= {5, 10, 15, 20, 25}  # Lengths 1..22 plus <eos>: the bucket edges.
+  assert len({int(b["tokens"].shape[1]) for b in plain}) > len(widths)
+  for a, b in zip(plain, padded):
+    for key in ("tokens", "decoder_tokens"):
+      width = a[key].shape[1]
+      np.testing.assert_array_equal(b[key][:, :width], a[key])
+      assert not np.any(b[key][:, width:])  # Only padding added.

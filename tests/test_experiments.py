@@ -28,7 +28,7 @@ def geometry(tmp_path_factory):
 def test_kl_geometry_writes_its_csv_and_figure(geometry):
   output_dir, rows = geometry
   assert len(rows) == 2 * len(kl_geometry.DIMS) * len(kl_geometry.SETTINGS["small"][0])
-  assert (output_dir / "kl_geometry.png").stat().st_size > 10_000
+  _assert_drawn(output_dir / "kl_geometry.png")
 
 
 def test_kl_and_cosine_grow_with_kappa(geometry):
@@ -91,6 +91,15 @@ def _run(module, tmp_path, runs_dir, **kwargs):
   module.run(tmp_path, "small", runs_dir=runs_dir, num_threads=1, parallel=2, **kwargs)
 
 
+def _assert_drawn(path):
+  """A PNG of a real figure: a few hundred pixels a side, not blank."""
+  import matplotlib.image  # pylint: disable=g-import-not-at-top
+  image = matplotlib.image.imread(path)
+  assert image.shape[0] > 200 and image.shape[1] > 200, image.shape
+  ink = np.mean(np.any(image[..., :3] < 0.9, axis=-1))  # Pixels that are not white.
+  assert ink > 0.01, f"{path} is nearly blank ({ink:.4f} of its pixels drawn)"
+
+
 def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_runs):
   _run(collapse, tmp_path, shared_runs)
   curves = common.read_csv(tmp_path / "collapse.csv")
@@ -100,12 +109,11 @@ def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_run
   vmf_kl = kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, 35.0)
   for c in curves:
     assert 0 <= c["val_active_units"] <= SMALL_LATENT_DIM
-    assert c["val_mi"] <= np.log(32) + 1e-4  # The batch estimate's cap, log B.
     if c["model"] == "vmf":  # A fixed kappa: the KL is the closed form every epoch.
       assert c["val_kl"] == pytest.approx(vmf_kl, rel=1e-4)
   table = common.read_csv(tmp_path / "collapse_table.csv")
   assert [r["paper_nll"] for r in table] == [float(collapse.PAPER[r["model"]][1]) for r in table]
-  assert (tmp_path / "collapse.png").stat().st_size > 10_000
+  _assert_drawn(tmp_path / "collapse.png")
 
 
 def test_the_annealing_schedule_spans_the_first_epochs():
@@ -145,7 +153,7 @@ def test_kappa_sweep_kl_grows_with_kappa_and_resumes(tmp_path, shared_runs, monk
       assert r["nll"] == pytest.approx(r["recon"] + r["kl"], rel=1e-5)
     assert np.all(np.diff([r["kl"] for r in vmf]) > 0)
   for name in ("kappa_sweep.png", "kappa_sweep_heatmap.png"):
-    assert (tmp_path / name).stat().st_size > 10_000
+    _assert_drawn(tmp_path / name)
   # The best kappa of each setting is chosen on validation.
   for setting in ("inputless", "standard"):
     vmf = [r for r in rows if r["setting"] == setting and r["latent"] == "vmf"]
@@ -197,14 +205,16 @@ def test_bow_conditioning_table(tmp_path, shared_runs):
   _run(bow_conditioning, tmp_path, shared_runs)
   rows = common.read_csv(tmp_path / "bow_conditioning.csv")
   assert [(r["decoder"], r["latent"]) for r in rows] == list(bow_conditioning.PAPER)
+  # One test set for all: perplexity orders the models as their mean NLL does.
+  assert np.argsort([r["ppl"] for r in rows]).tolist() == np.argsort(
+      [r["nll"] for r in rows]).tolist()
   for r in rows:
-    assert r["ppl"] > 1
     if r["latent"] == "rnnlm":
       assert np.isnan(r["kl"]) and np.isnan(r["mi"])
     elif r["latent"] == "vmf":
       kappa = 35.0 if r["decoder"] == "standard" else 80.0
       assert r["kl"] == pytest.approx(kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, kappa), rel=1e-4)
-  assert (tmp_path / "bow_conditioning.png").stat().st_size > 10_000
+  _assert_drawn(tmp_path / "bow_conditioning.png")
 
 
 def test_probes_recover_a_learnable_map_and_not_noise():
@@ -222,9 +232,10 @@ def test_probing_table(tmp_path, shared_runs):
   _run(probing, tmp_path, shared_runs)
   rows = common.read_csv(tmp_path / "probing.csv")
   assert {(r["setting"], r["latent"], r["direction"]) for r in rows} == set(probing.PAPER)
-  for r in rows:
-    assert -1 <= r["cosine"] <= 1 and -1 <= r["baseline_cosine"] <= 1
-  assert (tmp_path / "probing.png").stat().st_size > 10_000
+  # The mu -> BoW baseline predicts the same bags of words whatever the model.
+  baselines = {r["baseline_cosine"] for r in rows if r["direction"] == "mu_to_bow"}
+  assert len(baselines) == 1 and 0 < baselines.pop() < 1
+  _assert_drawn(tmp_path / "probing.png")
 
 
 def test_word_swap_cosine_is_one_without_swaps(tmp_path, shared_runs):
@@ -236,8 +247,9 @@ def test_word_swap_cosine_is_one_without_swaps(tmp_path, shared_runs):
     if r["swap_probability"] == 0:
       assert r["mean_cosine"] == pytest.approx(1.0, abs=1e-6)
       assert r["standard_error"] == pytest.approx(0.0, abs=1e-6)
-    assert r["mean_cosine"] <= 1.0 + 1e-6
-  assert (tmp_path / "word_swap.png").stat().st_size > 10_000
+    if r["swap_probability"] == 1:  # Every pair swapped: the code moves.
+      assert r["mean_cosine"] < 1.0 - 1e-4
+  _assert_drawn(tmp_path / "word_swap.png")
 
 
 def test_swaps_keep_the_words_and_swap_at_the_rate_asked():
@@ -261,7 +273,7 @@ def test_learned_kappa_stays_in_its_clip_range(tmp_path, shared_runs):
   fixed = {c["decoder"]: c["kappa_mean"] for c in curves if c["kappa"] == "fixed"}
   assert fixed == {"standard": 35.0, "inputless": 80.0}
   assert len(common.read_csv(tmp_path / "learned_kappa_table.csv")) == 4
-  assert (tmp_path / "learned_kappa.png").stat().st_size > 10_000
+  _assert_drawn(tmp_path / "learned_kappa.png")
 
 
 def test_interpolation_decodes_every_point_of_both_paths(tmp_path, shared_runs):
@@ -271,7 +283,27 @@ def test_interpolation_decodes_every_point_of_both_paths(tmp_path, shared_runs):
   assert len(rows) == pairs * steps
   assert [r["fraction"] for r in rows] == pytest.approx(list(np.linspace(0, 1, steps)) * pairs)
   assert all(isinstance(r["vmf"], str) and isinstance(r["gaussian"], str) for r in rows)
-  assert (tmp_path / "interpolation.png").stat().st_size > 10_000
+  _assert_drawn(tmp_path / "interpolation.png")
+
+
+@pytest.mark.parametrize("name", ["collapse", "seeds", "bow_conditioning", "probing",
+                                  "word_swap", "learned_kappa", "interpolation"])
+def test_every_experiment_rebuilds_its_outputs_from_its_rows_alone(tmp_path, shared_runs,
+                                                                     name):
+  """With every setting recorded, the run directories are not needed."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  module = importlib.import_module(f"tf_vmfvae.experiments.{name}")
+  _run(module, tmp_path, shared_runs)
+  records = common.read_records(tmp_path / f"{name}_runs.csv")
+  assert records and all(r["history"] for r in records)
+  outputs = {p.name: p.read_text() for p in tmp_path.glob("*.csv")
+             if not p.name.endswith("_runs.csv")}
+  for output in outputs:
+    (tmp_path / output).unlink()
+  empty = tmp_path / "no_runs"
+  _run(module, tmp_path, empty)
+  assert not empty.exists() or not any(empty.iterdir())
+  assert {p: (tmp_path / p).read_text() for p in outputs} == outputs
 
 
 def test_a_failed_training_run_is_one_error_naming_its_log(tmp_path):

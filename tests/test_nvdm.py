@@ -222,3 +222,29 @@ def test_each_encoder_dropout_layer_draws_its_own_masks():
   first = model.encoder.get_layer("encoder_dropout_0")(ones, training=True)
   second = model.encoder.get_layer("encoder_dropout_1")(ones, training=True)
   assert not np.array_equal(first.numpy() == 0, second.numpy() == 0)
+
+
+@pytest.mark.skipif(not os.environ.get("TF_VMFVAE_DATA_DIR"), reason="needs 20 Newsgroups")
+def test_the_served_text_featurizer_gives_the_training_counts():
+  """encode_text of a document written out as words sees the counts training saw."""
+  from tf_vmfvae import export_lib  # pylint: disable=g-import-not-at-top
+  splits = documents.load_document_splits(config.DataConfig(dataset="20news"),
+                                          splits=["test"])
+  test = splits.documents["test"]
+  vocabulary_size = len(splits.vocabulary)
+  model = NVDM(vocabulary_size, hidden_dim=8, encoder_layers=1, latent_dim=4, seed=0)
+  serving = export_lib.NVDMServing(model, splits.vocabulary)
+  rng = np.random.default_rng(0)
+  index = rng.choice(len(test.ids), size=20, replace=False)
+  texts, expected = [], np.zeros([len(index), vocabulary_size], np.float32)
+  for row, d in enumerate(index):
+    words = [splits.vocabulary.words[i] for i, c in zip(test.ids[d], test.counts[d])
+             for _ in range(int(c))]
+    rng.shuffle(words)  # A bag: the order does not matter.
+    texts.append(" ".join(words + ["zzz-not-a-word"]))  # Unknown words are dropped.
+    expected[row, test.ids[d]] = test.counts[d]
+  counts = serving.counts_from_text(tf.constant(texts)).numpy()
+  np.testing.assert_array_equal(counts, expected)
+  np.testing.assert_allclose(serving.encode_text(tf.constant(texts))["mean_direction"],
+                             serving.encode(tf.constant(expected))["mean_direction"],
+                             rtol=1e-5, atol=1e-6)

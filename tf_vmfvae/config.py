@@ -8,13 +8,22 @@ import json
 import pathlib
 from typing import Any, Dict, Optional
 
+from tf_vmfvae import errors
+
 FAMILIES = ("nvrnn", "nvdm")
 OPTIMIZERS = ("sgd", "adam")
+# NVRNN decoders: Standard feeds the previous word, Inputless only z.
+DECODER_MODES = ("standard", "inputless")
+# `tf_vmfvae.train_lib.make_strategy` kinds.
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 # How the learning rate moves over a run (`tf_vmfvae.optimization`).
 LR_SCHEDULES = ("plateau", "cosine", "linear")
 # The latent kinds of `tf_vmfvae.latent.make_latent`; "none" (no latent: the
 # RNNLM baseline) is NVRNN's only.
 LATENT_KINDS = ("vmf", "vmf_learned", "power_spherical", "gaussian", "none")
+# How a fixed-concentration vMF is sampled: Wood (1994)'s rejection loop, or
+# the loop-free inverse-CDF table (tf_vmfvae.latent.sampling).
+VMF_SAMPLERS = ("wood", "table")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +83,9 @@ class TrainConfig:
       information, active units and (learned) kappa to the history and
       TensorBoard (`tf_vmfvae.latent.usage`; one encoder pass over the
       validation set, a few seconds to trace the first time).
+    jit_compile: compile the training and validation steps with XLA
+      (`keras.Model.compile(jit_compile=...)`). XLA compiles once per batch
+      shape, so batches are padded to their length bucket's upper edge.
   """
   optimizer: str = "sgd"
   learning_rate: float = 10.0
@@ -87,6 +99,7 @@ class TrainConfig:
   steps_per_epoch: Optional[int] = None
   seed: int = 0
   log_latent_usage: bool = True
+  jit_compile: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,24 +112,28 @@ class ExperimentConfig:
 
   def __post_init__(self):
     if self.family not in FAMILIES:
-      raise ValueError(f"`family` must be one of {list(FAMILIES)}, got {self.family!r}.")
+      raise errors.InvalidValueError(
+          f"`family` must be one of {list(FAMILIES)}, got {self.family!r}.")
     if self.train.optimizer not in OPTIMIZERS:
-      raise ValueError(
+      raise errors.InvalidValueError(
           f"`optimizer` must be one of {list(OPTIMIZERS)}, got {self.train.optimizer!r}.")
     for name in ("batch_size", "epochs"):
       value = getattr(self.train, name)
       if not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+        raise errors.InvalidValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
     if not self.train.learning_rate > 0:
-      raise ValueError(f"`learning_rate` must be > 0, got {self.train.learning_rate!r}.")
+      raise errors.InvalidValueError(
+          f"`learning_rate` must be > 0, got {self.train.learning_rate!r}.")
     if self.train.lr_schedule not in LR_SCHEDULES:
-      raise ValueError(f"`lr_schedule` must be one of {list(LR_SCHEDULES)}, "
-                       f"got {self.train.lr_schedule!r}.")
+      raise errors.InvalidValueError(
+          f"`lr_schedule` must be one of {list(LR_SCHEDULES)}, "
+          f"got {self.train.lr_schedule!r}.")
     if not 0.0 <= self.train.warmup_epochs < self.train.epochs:
-      raise ValueError(f"`warmup_epochs` must be in [0, epochs={self.train.epochs}), "
-                       f"got {self.train.warmup_epochs!r}.")
+      raise errors.InvalidValueError(
+          f"`warmup_epochs` must be in [0, epochs={self.train.epochs}), "
+          f"got {self.train.warmup_epochs!r}.")
     if not self.train.lr_decay >= 1.0:
-      raise ValueError(f"`lr_decay` must be >= 1, got {self.train.lr_decay!r}.")
+      raise errors.InvalidValueError(f"`lr_decay` must be >= 1, got {self.train.lr_decay!r}.")
 
   def to_json(self):
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -15,6 +15,7 @@ TensorShape([2, 5])
 
 import tensorflow as tf
 
+from tf_vmfvae import errors
 from tf_vmfvae.data import text
 
 
@@ -39,7 +40,7 @@ def _batch_size(z, label, batch_size):
     if value is not None:
       return tf.shape(value)[0]
   if batch_size is None:
-    raise ValueError("`batch_size` is needed when there is no z or label.")
+    raise errors.InvalidValueError("`batch_size` is needed when there is no z or label.")
   return tf.convert_to_tensor(batch_size, tf.int32)
 
 

@@ -10,17 +10,20 @@ Prints a table and writes <model_dir>/eval_<split>.json.
 import logging
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
 
+if __name__ == "__main__":
+  cli.quiet_native_logs()  # Before TensorFlow is imported.
+
+
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained model directory.")
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Split to score.")
 _NUM_IMPORTANCE_SAMPLES = flags.DEFINE_integer(
-    "num_importance_samples", 100,
-    "K of the importance-weighted NLL (0 skips it); 500 for final numbers.")
+    "num_importance_samples", 20,
+    "K of the importance-weighted NLL (0 skips it): 20 for a quick look, 500 for final "
+    "numbers.", lower_bound=0)
 _ELBO_SAMPLES = flags.DEFINE_integer("elbo_samples", 1, "ELBO passes to average.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 50, "Sentences per batch.")
 _SAMPLE_CHUNK = flags.DEFINE_integer("sample_chunk", 50, "IW samples decoded together.")

@@ -7,13 +7,14 @@ Writes <export_dir>/<version>/ (the next integer), the layout TF Serving
 watches; prints the signatures.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
+
+if __name__ == "__main__":
+  cli.quiet_native_logs()  # Before TensorFlow is imported.
+
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained model directory.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Base directory of the versions.")

@@ -290,7 +290,7 @@ def export(model_dir, export_dir, max_length=50):
     The version directory written.
 
   Raises:
-    NotADirectoryError, PermissionError: `export_dir` cannot be written.
+    errors.UnusablePathError: `export_dir` cannot be written.
     runs.NoTrainedModelError: nothing trained in `model_dir`.
   """
   export_dir = runs.ensure_writable_dir(export_dir, "--export_dir")

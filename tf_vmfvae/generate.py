@@ -11,15 +11,16 @@ Usage:
 --sentences flag is given.
 """
 
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
+
+if __name__ == "__main__":
+  cli.quiet_native_logs()  # Before TensorFlow is imported.
+
 
 COMMANDS = ("sample", "reconstruct", "interpolate")
 

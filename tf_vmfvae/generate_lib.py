@@ -11,6 +11,7 @@ Example (with a trained model directory):
 import tensorflow as tf
 
 from tf_vmfvae import decoding
+from tf_vmfvae import errors
 from tf_vmfvae import export_lib
 
 DECODERS = ("greedy", "beam", "sample")
@@ -30,7 +31,7 @@ class Generator:
   def __init__(self, model_dir, max_length=50, beam_width=5, temperature=1.0, seed=0):
     self.serving = export_lib.serving_module(model_dir, max_length=max_length)
     if not isinstance(self.serving, export_lib.NVRNNServing):
-      raise ValueError(f"{model_dir} does not hold an NVRNN: nothing to generate.")
+      raise errors.InvalidValueError(f"{model_dir} does not hold an NVRNN: nothing to generate.")
     self.model = self.serving.model
     self.max_length = max_length
     self.beam_width = beam_width
@@ -47,7 +48,7 @@ class Generator:
       ids = decoding.sample(self.model, z, seed=[self.seed, 1], temperature=self.temperature,
                             **kwargs)
     else:
-      raise ValueError(f"`decoder` must be one of {list(DECODERS)}, got {method!r}.")
+      raise errors.InvalidValueError(f"`decoder` must be one of {list(DECODERS)}, got {method!r}.")
     return [s.decode("utf-8") for s in self.serving.detokenize(ids).numpy()]
 
   def _modes(self, sentences, label=None):
@@ -62,20 +63,23 @@ class Generator:
   def _check_label(self, label):
     if label is None:
       if self.model.num_labels:
-        raise ValueError(f"This model is label-conditioned: give --label in "
-                         f"[0, {self.model.num_labels}).")
+        raise errors.InvalidValueError(
+            f"This model is label-conditioned: give --label in "
+            f"[0, {self.model.num_labels}).")
       return
     if not self.model.num_labels:
-      raise ValueError(f"--label={label} is for a label-conditioned model; this one has "
-                       "no labels: drop --label.")
+      raise errors.InvalidValueError(
+          f"--label={label} is for a label-conditioned model; this one has "
+          "no labels: drop --label.")
     if not 0 <= label < self.model.num_labels:
-      raise ValueError(f"--label must be in [0, {self.model.num_labels}), got {label}.")
+      raise errors.InvalidValueError(
+          f"--label must be in [0, {self.model.num_labels}), got {label}.")
 
   def sample(self, num_samples, method="greedy", label=None):
     """Sentences decoded from z drawn from the prior (or from the RNNLM)."""
     self._check_label(label)
     if self.model.bow_conditioned:
-      raise ValueError("A BoW-conditioned model needs a sentence: use reconstruct.")
+      raise errors.InvalidValueError("A BoW-conditioned model needs a sentence: use reconstruct.")
     z = None
     if self.model.latent is not None:
       z = self.model.latent.prior().sample(num_samples, seed=tf.constant([self.seed, 0]))
@@ -85,14 +89,14 @@ class Generator:
   def reconstruct(self, sentences, method="greedy", label=None):
     """Encodes each sentence to its posterior mode and decodes it."""
     if self.model.latent is None:
-      raise ValueError("The RNNLM has no latent code to reconstruct from.")
+      raise errors.InvalidValueError("The RNNLM has no latent code to reconstruct from.")
     z, bow, labels = self._modes(list(sentences), label)
     return self._decode(z, method, bow=bow, label=labels)
 
   def interpolate(self, sentence_a, sentence_b, steps=5, method="greedy", label=None):
     """Decodes points between two sentences' codes (great circle on the sphere)."""
     if self.model.latent is None or self.model.bow_conditioned:
-      raise ValueError("Interpolation needs a latent code and no BoW conditioning.")
+      raise errors.InvalidValueError("Interpolation needs a latent code and no BoW conditioning.")
     z, _, labels = self._modes([sentence_a, sentence_b], label)
     path = (decoding.slerp if self.serving.spherical else decoding.lerp)(z[0], z[1], steps)
     labels = None if label is None else tf.fill([steps], label)

@@ -22,6 +22,7 @@ import math
 import keras
 
 from tf_vmfvae import config
+from tf_vmfvae import errors
 
 # Every schedule of `config.LR_SCHEDULES` but "plateau" is a budget.
 BUDGET_DECAYS = tuple(name for name in config.LR_SCHEDULES if name != "plateau")
@@ -50,14 +51,17 @@ class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
   def __init__(self, peak_learning_rate, total_steps, warmup_steps=0, decay="cosine"):
     if not peak_learning_rate > 0:
-      raise ValueError(f"`peak_learning_rate` must be > 0, got {peak_learning_rate!r}.")
+      raise errors.InvalidValueError(
+          f"`peak_learning_rate` must be > 0, got {peak_learning_rate!r}.")
     if not isinstance(total_steps, int) or total_steps < 1:
-      raise ValueError(f"`total_steps` must be an integer >= 1, got {total_steps!r}.")
+      raise errors.InvalidValueError(f"`total_steps` must be an integer >= 1, got {total_steps!r}.")
     if not isinstance(warmup_steps, int) or not 0 <= warmup_steps < total_steps:
-      raise ValueError(f"`warmup_steps` must be an integer in [0, total_steps={total_steps}), "
-                       f"got {warmup_steps!r}.")
+      raise errors.InvalidValueError(
+          f"`warmup_steps` must be an integer in [0, total_steps={total_steps}), "
+          f"got {warmup_steps!r}.")
     if decay not in BUDGET_DECAYS:
-      raise ValueError(f"`decay` must be one of {list(BUDGET_DECAYS)}, got {decay!r}.")
+      raise errors.InvalidValueError(
+          f"`decay` must be one of {list(BUDGET_DECAYS)}, got {decay!r}.")
     self.peak_learning_rate = float(peak_learning_rate)
     self.total_steps = total_steps
     self.warmup_steps = warmup_steps
@@ -96,8 +100,9 @@ def make_optimizer(train_config, steps_per_epoch=None):
   learning_rate = tc.learning_rate
   if tc.lr_schedule in BUDGET_DECAYS:
     if not steps_per_epoch:
-      raise ValueError(f"The {tc.lr_schedule!r} schedule needs `steps_per_epoch`, got "
-                       f"{steps_per_epoch!r}.")
+      raise errors.InvalidValueError(
+          f"The {tc.lr_schedule!r} schedule needs `steps_per_epoch`, got "
+          f"{steps_per_epoch!r}.")
     learning_rate = BudgetSchedule(
         tc.learning_rate, total_steps=tc.epochs * steps_per_epoch,
         warmup_steps=int(round(tc.warmup_epochs * steps_per_epoch)), decay=tc.lr_schedule)

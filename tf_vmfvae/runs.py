@@ -34,6 +34,7 @@ import platform
 import statistics
 
 from tf_vmfvae import config as config_lib
+from tf_vmfvae import errors
 
 CONFIG_FILE = "config.json"
 FLAGS_FILE = "flags.txt"
@@ -46,11 +47,11 @@ LOGS_DIR = "logs"
 LOCK_FILE = "lock"
 
 
-class NoTrainedModelError(FileNotFoundError):
+class NoTrainedModelError(errors.UserError, FileNotFoundError):
   """A run directory holds no trained model (yet)."""
 
 
-class RunLockedError(FileExistsError):
+class RunLockedError(errors.UserError, FileExistsError):
   """Another live process is training into the same run directory."""
 
 
@@ -176,18 +177,18 @@ def ensure_writable_dir(path, what):
     what: how the user named it, for the message (e.g. "--export_dir").
 
   Raises:
-    NotADirectoryError: it (or a parent) is a file, or it cannot be created.
-    PermissionError: it exists but cannot be written.
+    errors.UnusablePathError: it (or a parent) is a file, it cannot be
+      created, or it cannot be written.
   """
   path = pathlib.Path(path)
   try:
     path.mkdir(parents=True, exist_ok=True)
   except OSError as error:
-    raise NotADirectoryError(
+    raise errors.UnusablePathError(
         f"{what}={path} cannot be used as a directory ({error.strerror or error}): "
         "give a folder that can be created or written.") from None
   if not os.access(path, os.W_OK | os.X_OK):
-    raise PermissionError(f"{what}={path} is not writable: give a folder you can write.")
+    raise errors.UnusablePathError(f"{what}={path} is not writable: give a folder you can write.")
   return path
 
 
@@ -269,7 +270,7 @@ def set_num_threads(num_threads):
   sharing a small machine.
   """
   if num_threads < 0:
-    raise ValueError(f"`num_threads` must be >= 0, got {num_threads}.")
+    raise errors.InvalidValueError(f"`num_threads` must be >= 0, got {num_threads}.")
   if num_threads:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.config.threading.set_intra_op_parallelism_threads(num_threads)
@@ -400,7 +401,7 @@ def main(argv):
   """`python -m tf_vmfvae.runs [ROOT ...]`: lists the runs under each root (default runs/)."""
   for root in argv[1:] or ["runs"]:
     if not pathlib.Path(root).is_dir():
-      raise NotADirectoryError(f"{root} is not a directory: give the folder that holds "
+      raise errors.UnusablePathError(f"{root} is not a directory: give the folder that holds "
                                "the run directories (default runs/).")
     print(format_runs(list_runs(root)))
 

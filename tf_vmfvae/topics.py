@@ -4,13 +4,14 @@ Usage:
   python -m tf_vmfvae.topics --model_dir=runs/20news_vmf --num_topics=20
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
+
+if __name__ == "__main__":
+  cli.quiet_native_logs()  # Before TensorFlow is imported.
+
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A trained NVDM model directory.")
 _NUM_TOPICS = flags.DEFINE_integer("num_topics", 10, "Clusters of posterior codes.")

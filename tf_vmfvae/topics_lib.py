@@ -12,6 +12,7 @@ from typing import List
 import numpy as np
 import tensorflow as tf
 
+from tf_vmfvae import errors
 from tf_vmfvae import runs
 
 
@@ -28,8 +29,9 @@ def kmeans(points, num_clusters, spherical, iterations=50, seed=0):
   rng = np.random.default_rng(seed)
   points = np.asarray(points, np.float64)
   if num_clusters > len(points):
-    raise ValueError(f"`num_topics` must be <= the number of documents ({len(points)}), "
-                     f"got {num_clusters}.")
+    raise errors.InvalidValueError(
+        f"`num_topics` must be <= the number of documents ({len(points)}), "
+        f"got {num_clusters}.")
   centres = [points[rng.integers(len(points))]]
   for _ in range(1, num_clusters):
     distance = np.min([np.sum((points - c) ** 2, axis=1) for c in centres], axis=0)
@@ -53,7 +55,8 @@ def topics(model_dir, num_topics=10, num_words=10, split="train", max_documents=
   """Returns a list of `Topic`, largest cluster first."""
   model, experiment = runs.load_trained(model_dir)
   if experiment.family != "nvdm":
-    raise ValueError(f"Topics need an NVDM model; {model_dir} holds {experiment.family!r}.")
+    raise errors.InvalidValueError(
+        f"Topics need an NVDM model; {model_dir} holds {experiment.family!r}.")
   splits = runs.load_data(experiment, splits=[split])
   codes = []
   for batch in splits.dataset(split, 500):

@@ -10,26 +10,31 @@ longer.
 """
 
 import logging
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
+
+if __name__ == "__main__":
+  cli.quiet_native_logs()  # Before TensorFlow is imported.
+
 from tf_vmfvae import config as config_lib  # pylint: disable=g-import-not-at-top
+from tf_vmfvae import errors  # pylint: disable=g-import-not-at-top
+from tf_vmfvae.data import registry  # pylint: disable=g-import-not-at-top
 
 # -- Data --
-_DATASET = flags.DEFINE_enum("dataset", "ptb", ["ptb", "yelp", "20news", "rcv1"],
+_DATASET = flags.DEFINE_enum("dataset", "ptb", list(registry.DATASETS),
                              "Registered corpus.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Folder holding the dataset's own files (e.g. PTB's train.txt, "
     "valid.txt, test.txt). Default: $TF_VMFVAE_DATA_DIR/<dataset>, else download.")
 _MAX_VOCAB_SIZE = flags.DEFINE_integer("max_vocab_size", None,
-                                       "Vocabulary cap incl. 4 reserved ids.")
-_MIN_WORDS = flags.DEFINE_integer("min_words", 2, "Drop sentences with fewer words.")
-_MAX_LEN = flags.DEFINE_integer("max_len", 100, "Truncate sentences to this many words.")
-_BUCKET_WIDTH = flags.DEFINE_integer("bucket_width", 5, "Length-bucket width (0: none).")
+                                       "Vocabulary cap incl. 4 reserved ids.", lower_bound=5)
+_MIN_WORDS = flags.DEFINE_integer("min_words", 2, "Drop sentences with fewer words.", lower_bound=0)
+_MAX_LEN = flags.DEFINE_integer("max_len", 100, "Truncate sentences to this many words.",
+                                lower_bound=1)
+_BUCKET_WIDTH = flags.DEFINE_integer("bucket_width", 5, "Length-bucket width (0: none).",
+                                     lower_bound=0)
 _LOWERCASE = flags.DEFINE_bool(
     "lowercase", False, "Case-fold the text, in training and in the exported model alike "
     "(off: the corpus's own tokens, e.g. PTB's `N`, stay as they are).")
@@ -50,25 +55,32 @@ _KL_NATS = flags.DEFINE_float(
     "uniform prior is this many nats at --latent_dim (tf_vmfvae.latent.kappa_for_kl).")
 _KAPPA_MIN = flags.DEFINE_float("kappa_min", 1.0, "Lower clip of a learned kappa.")
 _KAPPA_MAX = flags.DEFINE_float("kappa_max", 500.0, "Upper clip of a learned kappa.")
+_SAMPLER = flags.DEFINE_enum(
+    "sampler", "wood", list(config_lib.VMF_SAMPLERS),
+    "How a fixed-kappa vMF is sampled: wood (Wood 1994's rejection loop) or table (a "
+    "loop-free inverse-CDF table, tf_vmfvae.latent.sampling).")
 _KL_SCHEDULE = flags.DEFINE_string(
     "kl_schedule", "constant",
     "Gaussian KL weight: constant|linear|sigmoid|cyclical, optionally with "
     "arguments, e.g. 'sigmoid:midpoint=10000,steepness=0.00046', or a number.")
-_FREE_BITS = flags.DEFINE_float("free_bits", 0.0, "Per-dimension KL floor (Gaussian).")
-_EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 100, "Word embedding size.")
+_FREE_BITS = flags.DEFINE_float("free_bits", 0.0, "Per-dimension KL floor (Gaussian).",
+                                lower_bound=0.0)
+_EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 100, "Word embedding size.", lower_bound=1)
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None,
-                                   "LSTM or MLP width." + _FAMILY_DEFAULT)
-_LATENT_DIM = flags.DEFINE_integer("latent_dim", None, "Latent dimension." + _FAMILY_DEFAULT)
+                                   "LSTM or MLP width." + _FAMILY_DEFAULT, lower_bound=1)
+_LATENT_DIM = flags.DEFINE_integer("latent_dim", None, "Latent dimension." + _FAMILY_DEFAULT,
+                                   lower_bound=2)
 _ENCODER_LAYERS = flags.DEFINE_integer(
-    "encoder_layers", None, "Encoder layers (NVRNN: LSTMs; NVDM: tanh MLP)." + _FAMILY_DEFAULT)
+    "encoder_layers", None, "Encoder layers (NVRNN: LSTMs; NVDM: tanh MLP)." + _FAMILY_DEFAULT,
+    lower_bound=1)
 _BIDIRECTIONAL = flags.DEFINE_bool("bidirectional", False, "Bidirectional encoder.")
-_DECODER_MODE = flags.DEFINE_enum("decoder_mode", "standard", ["standard", "inputless"],
+_DECODER_MODE = flags.DEFINE_enum("decoder_mode", "standard", list(config_lib.DECODER_MODES),
                                   "Standard feeds the previous word; Inputless only z.")
 _WORD_DROPOUT = flags.DEFINE_float("word_dropout", 0.0,
                                    "Decoder word dropout in [0, 1) (Standard mode).")
 _BOW_CONDITIONED = flags.DEFINE_bool("bow_conditioned", False,
                                      "NVRNN-BoW: feed the mean word embedding too.")
-_LABEL_DIM = flags.DEFINE_integer("label_dim", 50, "Label embedding size (Yelp).")
+_LABEL_DIM = flags.DEFINE_integer("label_dim", 50, "Label embedding size (Yelp).", lower_bound=1)
 _TIE_EMBEDDINGS = flags.DEFINE_bool(
     "tie_embeddings", False, "NVRNN: score decoder outputs against the input embeddings "
     "(through a projection to embedding_dim) instead of a separate softmax matrix.")
@@ -79,9 +91,10 @@ _DECODE_SAMPLES = flags.DEFINE_integer(
     "decode_samples", 1,
     "Training protocol: 1 = the true ELBO (one z per example); n > 1 = the paper's "
     "code (n=3): NVRNN decodes the mean of n draws (not a bound), NVDM averages the "
-    "reconstruction over n draws.")
+    "reconstruction over n draws.", lower_bound=1)
 _DECODER_HIDDEN_DIM = flags.DEFINE_integer(
-    "decoder_hidden_dim", 0, "NVDM: a hidden layer in the decoder (0: none; paper's code: 400).")
+    "decoder_hidden_dim", 0, "NVDM: a hidden layer in the decoder (0: none; paper's code: 400).",
+    lower_bound=0)
 _DECODER_ACTIVATION = flags.DEFINE_enum(
     "decoder_activation", "tanh", ["tanh", "relu"],
     "NVDM: activation of the decoder's hidden layer (paper's code: relu).")
@@ -92,9 +105,10 @@ _VALIDATION_FRACTION = flags.DEFINE_float(
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints and logs go.")
 _OPTIMIZER = flags.DEFINE_enum("optimizer", "sgd", list(config_lib.OPTIMIZERS), "Optimizer.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 10.0, "Initial learning rate.")
-_CLIP_NORM = flags.DEFINE_float("clip_norm", 0.25, "Global gradient-norm clip (0: none).")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Global batch size.")
-_EPOCHS = flags.DEFINE_integer("epochs", 100, "Maximum epochs.")
+_CLIP_NORM = flags.DEFINE_float("clip_norm", 0.25, "Global gradient-norm clip (0: none).",
+                                lower_bound=0.0)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Global batch size.", lower_bound=1)
+_EPOCHS = flags.DEFINE_integer("epochs", 100, "Maximum epochs.", lower_bound=1)
 _LR_SCHEDULE = flags.DEFINE_enum(
     "lr_schedule", "plateau", list(config_lib.LR_SCHEDULES),
     "plateau: --learning_rate divided by --lr_decay after an epoch without validation "
@@ -102,25 +116,41 @@ _LR_SCHEDULE = flags.DEFINE_enum(
     "warm-up over --warmup_epochs then decay to zero at the end of --epochs "
     "(configs/budget.flags).")
 _WARMUP_EPOCHS = flags.DEFINE_float("warmup_epochs", 0.0,
-                                    "Budget schedules: epochs of linear warm-up.")
+                                    "Budget schedules: epochs of linear warm-up.", lower_bound=0.0)
 _LR_DECAY = flags.DEFINE_float("lr_decay", 1.2,
-                               "Plateau schedule: LR divisor after an epoch without gain.")
+                               "Plateau schedule: LR divisor after an epoch without gain.",
+                               lower_bound=1.0)
 _MAX_BAD_EPOCHS = flags.DEFINE_integer(
-    "max_bad_epochs", 15, "Plateau schedule: stop after this many epochs without gain.")
-_STEPS_PER_EPOCH = flags.DEFINE_integer("steps_per_epoch", None, "Cap batches per epoch.")
+    "max_bad_epochs", 15, "Plateau schedule: stop after this many epochs without gain.",
+    lower_bound=1)
+_STEPS_PER_EPOCH = flags.DEFINE_integer("steps_per_epoch", None, "Cap batches per epoch.",
+                                        lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Global seed.")
 _LOG_LATENT_USAGE = flags.DEFINE_bool(
     "log_latent_usage", True, "Log validation mutual information, active units and a "
     "learned kappa after every epoch (history and TensorBoard).")
-_STRATEGY = flags.DEFINE_enum("strategy", "auto",
-                              ["auto", "mirrored", "multi_worker", "one_device"],
+_JIT_COMPILE = flags.DEFINE_bool(
+    "jit_compile", False, "Compile the training and validation steps with XLA (one "
+    "compilation per batch shape; batches are padded to their length bucket's edge).")
+_STRATEGY = flags.DEFINE_enum("strategy", "auto", list(config_lib.STRATEGIES),
                               "tf.distribute strategy; auto: multi_worker when TF_CONFIG is set, "
                               "mirrored over several GPUs, else none (the one device).")
 _NUM_THREADS = flags.DEFINE_integer(
     "num_threads", 0, "CPU threads for TensorFlow's intra- and inter-op pools (0: TF's "
-    "default, all cores). 1 suits several runs sharing a small machine.")
+    "default, all cores). 1 suits several runs sharing a small machine.", lower_bound=0)
 _VERBOSE = flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"],
                              "Keras verbosity; auto: progress bar on a terminal.")
+
+# Values the flags alone can rule out are refused while flags are parsed, in
+# one line that names the flag; the constructors check the rest.
+for _name in ("kappa", "kl_nats", "kappa_min", "kappa_max", "learning_rate"):
+  flags.register_validator(_name, lambda value: value is None or value > 0,
+                           message="must be > 0")
+for _name in ("word_dropout", "dropout"):
+  flags.register_validator(_name, lambda value: value is None or 0 <= value < 1,
+                           message="must be in [0, 1)")
+flags.register_validator("validation_fraction", lambda value: 0 < value < 1,
+                         message="must be in (0, 1)")
 
 flags.mark_flag_as_required("model_dir")
 
@@ -139,7 +169,7 @@ def parse_kl_schedule(spec):
   try:
     schedule_class = schedules.get(name).__class__
   except ValueError as error:
-    raise ValueError(f"--kl_schedule={spec}: {error}") from None
+    raise errors.InvalidValueError(f"--kl_schedule={spec}: {error}") from None
   if not arguments:
     return name
   kwargs = {}
@@ -148,17 +178,19 @@ def parse_kl_schedule(spec):
     try:
       number = float(value)
     except ValueError:
-      raise ValueError(f"--kl_schedule={spec}: {value!r} is not a number; {form}.") from None
+      raise errors.InvalidValueError(
+          f"--kl_schedule={spec}: {value!r} is not a number; {form}.") from None
     kwargs[key.strip()] = int(number) if number.is_integer() and "." not in value else number
   try:
     schedule = schedule_class(**kwargs)
   except TypeError:
     import inspect  # pylint: disable=g-import-not-at-top
     accepted = list(inspect.signature(schedule_class.__init__).parameters)[1:]
-    raise ValueError(f"--kl_schedule={spec}: {name} takes {', '.join(accepted)}; "
-                     f"{form}.") from None
+    raise errors.InvalidValueError(
+        f"--kl_schedule={spec}: {name} takes {', '.join(accepted)}; "
+        f"{form}.") from None
   except ValueError as error:
-    raise ValueError(f"--kl_schedule={spec}: {error}") from None
+    raise errors.InvalidValueError(f"--kl_schedule={spec}: {error}") from None
   return keras.saving.serialize_keras_object(schedule)
 
 
@@ -168,7 +200,7 @@ def concentration_for_kl_nats(nats):
   from tf_vmfvae import latent  # pylint: disable=g-import-not-at-top
   from tf_vmfvae import models  # pylint: disable=g-import-not-at-top
   if _KAPPA.value is not None:
-    raise ValueError("Give --kappa or --kl_nats, not both.")
+    raise errors.InvalidValueError("Give --kappa or --kl_nats, not both.")
   latent_dim = _LATENT_DIM.value
   if latent_dim is None:
     family = models.NVDM if _FAMILY.value == "nvdm" else models.NVRNN
@@ -176,7 +208,7 @@ def concentration_for_kl_nats(nats):
   try:
     return latent.kappa_for_kl(latent_dim, nats)
   except ValueError as error:
-    raise ValueError(f"--kl_nats: {error}") from None
+    raise errors.InvalidValueError(f"--kl_nats: {error}") from None
 
 
 def experiment_from_flags():
@@ -193,8 +225,11 @@ def experiment_from_flags():
       model[name] = holder.value
   if _KL_NATS.value is not None:
     model["concentration"] = concentration_for_kl_nats(_KL_NATS.value)
-  if _DECODE_SAMPLES.value != 1:  # Recorded only when set: older runs' configs stay equal.
+  # Recorded only when set, so that older runs' configs stay equal.
+  if _DECODE_SAMPLES.value != 1:
     model["decode_samples"] = _DECODE_SAMPLES.value
+  if _SAMPLER.value != "wood":
+    model["sampler"] = _SAMPLER.value
   if _FAMILY.value == "nvrnn":
     model.update({
         "embedding_dim": _EMBEDDING_DIM.value, "bidirectional": _BIDIRECTIONAL.value,
@@ -219,7 +254,8 @@ def experiment_from_flags():
           epochs=_EPOCHS.value, lr_schedule=_LR_SCHEDULE.value,
           warmup_epochs=_WARMUP_EPOCHS.value, lr_decay=_LR_DECAY.value,
           max_bad_epochs=_MAX_BAD_EPOCHS.value, steps_per_epoch=_STEPS_PER_EPOCH.value,
-          seed=_SEED.value, log_latent_usage=_LOG_LATENT_USAGE.value))
+          seed=_SEED.value, log_latent_usage=_LOG_LATENT_USAGE.value,
+          jit_compile=_JIT_COMPILE.value))
 
 
 def experiment_from_args(*args):

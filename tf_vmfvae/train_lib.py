@@ -27,6 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_vmfvae import config
+from tf_vmfvae import errors
 from tf_vmfvae import optimization
 from tf_vmfvae import runs
 from tf_vmfvae.latent import usage
@@ -64,8 +66,8 @@ def make_strategy(kind="auto"):
   if kind == "one_device":
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-  raise ValueError("`strategy` must be one of ['auto', 'mirrored', 'multi_worker', "
-                   f"'one_device'], got {kind!r}.")
+  raise errors.InvalidValueError(
+      f"`strategy` must be one of {list(config.STRATEGIES)}, got {kind!r}.")
 
 
 def build_model(experiment, vocabulary_size, num_labels=0):
@@ -73,10 +75,27 @@ def build_model(experiment, vocabulary_size, num_labels=0):
   kwargs = dict(experiment.model)
   kwargs.setdefault("seed", experiment.train.seed)
   if experiment.family == "nvdm":
-    return NVDM(vocabulary_size=vocabulary_size, **kwargs)
-  if num_labels:
-    kwargs["num_labels"] = num_labels
-  return NVRNN(vocabulary_size=vocabulary_size, **kwargs)
+    model = NVDM(vocabulary_size=vocabulary_size, **kwargs)
+  else:
+    if num_labels:
+      kwargs["num_labels"] = num_labels
+    model = NVRNN(vocabulary_size=vocabulary_size, **kwargs)
+  check_xla_support(model, experiment.train.jit_compile)
+  return model
+
+
+def check_xla_support(model, jit_compile):
+  """Refuses `jit_compile` for a latent sampled with Wood's rejection loop.
+
+  TFP's loop draws normals of a shape computed inside the loop, which XLA
+  cannot compile; the loop-free "table" sampler compiles.
+  """
+  latent_layer = getattr(model, "latent", None)
+  if jit_compile and getattr(latent_layer, "sampler", None) == "wood":
+    raise errors.InvalidValueError(
+        "--jit_compile needs --sampler=table: Wood's rejection sampler "
+        f"({'a learned kappa' if latent_layer.learned else 'the default'}) does not compile "
+        "under XLA." + (" A learned kappa has no XLA path." if latent_layer.learned else ""))
 
 
 class FixedValidationSeed(keras.callbacks.Callback):
@@ -177,7 +196,7 @@ class ProgressLogger(keras.callbacks.Callback):
                 "?" if loss is None else f"{float(loss):.3f}")
 
 
-class WorkerLostError(ConnectionError):
+class WorkerLostError(errors.UserError, ConnectionError):
   """Another worker of a multi-worker run stopped; this one cannot go on."""
 
 
@@ -317,7 +336,8 @@ def epoch_dataset(experiment, splits, epoch):
   """
   tc = experiment.train
   dataset = splits.dataset("train", tc.batch_size, shuffle=True, seed=tc.seed,
-                           bucket_width=experiment.data.bucket_width, epoch=epoch)
+                           bucket_width=experiment.data.bucket_width, epoch=epoch,
+                           pad_to_bucket_edge=tc.jit_compile)
   return dataset.take(tc.steps_per_epoch) if tc.steps_per_epoch else dataset
 
 
@@ -342,7 +362,7 @@ def validation_nll(logs, prefix="val_"):
 
 # Settings that change neither the model nor the data it is trained on: a
 # resume may change them.
-RESUMABLE_CHANGES = ("data.data_dir", "train.log_latent_usage")
+RESUMABLE_CHANGES = ("data.data_dir", "train.log_latent_usage", "train.jit_compile")
 
 
 def config_differences(previous, experiment):
@@ -388,13 +408,13 @@ def check_same_config(model_dir, experiment):
     may_change = ("only --epochs may change, to train it longer"
                   if previous.train.lr_schedule == "plateau"
                   else "a budget schedule's --epochs cannot change")
-    raise ValueError(
+    raise errors.InvalidValueError(
         f"{model_dir} holds a run with another configuration ({runs.CONFIG_FILE}): "
         f"{'; '.join(differences)}. Resume it with the same flags ({may_change}), or train "
         "into a new --model_dir.")
 
 
-class DamagedCheckpointError(ValueError):
+class DamagedCheckpointError(errors.InvalidValueError):
   """A run's checkpoint cannot be read and no intact earlier one is left."""
 
 
@@ -482,7 +502,8 @@ def _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_tex
     verbose = 1 if os.isatty(1) else 2
 
   splits = runs.load_data(experiment, model_dir, splits=["train", "valid"])
-  valid_ds = splits.dataset("valid", tc.batch_size, bucket_width=experiment.data.bucket_width)
+  valid_ds = splits.dataset("valid", tc.batch_size, bucket_width=experiment.data.bucket_width,
+                            pad_to_bucket_edge=tc.jit_compile)
   steps = steps_per_epoch(experiment, splits)
   # Sentences: target tokens incl. <eos>; documents: words.
   tokens_per_step = splits.num_tokens("train") / steps_per_epoch(experiment, splits, capped=False)
@@ -491,6 +512,7 @@ def _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_tex
   with strategy.scope():
     if state is not None:
       model, state = _load_checkpoint(model_dir, state)
+      model.jit_compile = tc.jit_compile  # May change on resume: not saved with the model.
       if tc.lr_schedule == "plateau":  # A budget's rate comes with its optimizer.
         model.optimizer.learning_rate.assign(state["learning_rate"])
       logger.info("Resuming %s after epoch %d.", model_dir, state["epoch"])
@@ -499,7 +521,8 @@ def _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_tex
                "best_val_nll": math.inf, "best_epoch": 0, "bad_epochs": 0,
                "history": [], "train_seconds": 0.0, "stopped": None}
       model = build_model(experiment, len(splits.vocabulary), splits.num_labels)
-      model.compile(optimizer=optimization.make_optimizer(tc, steps))
+      model.compile(optimizer=optimization.make_optimizer(tc, steps),
+                    jit_compile=tc.jit_compile)
   if chief:  # The configuration has built a model: now it may be written.
     (model_dir / runs.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
     removed = runs.remove_partial_files(model_dir)

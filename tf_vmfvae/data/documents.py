@@ -15,6 +15,7 @@ from typing import Dict, List
 import numpy as np
 import tensorflow as tf
 
+from tf_vmfvae import errors
 from tf_vmfvae.data import pipeline
 from tf_vmfvae.data import registry
 from tf_vmfvae.data.text import CorpusError
@@ -149,7 +150,7 @@ def document_dataset(documents, vocabulary_size, batch_size=50, shuffle=False, s
   [[2.0, 0.0, 1.0, 0.0]]
   """
   if not documents.ids:
-    raise ValueError("The split has no documents to batch.")
+    raise errors.InvalidValueError("The split has no documents to batch.")
   lengths = [len(i) for i in documents.ids]
   ids = tf.RaggedTensor.from_row_lengths(np.concatenate(documents.ids), lengths)
   counts = tf.RaggedTensor.from_row_lengths(np.concatenate(documents.counts), lengths)
@@ -201,7 +202,7 @@ def load_document_splits(data_config, splits=None):
   """
   spec = registry.get_spec(data_config.dataset)
   if spec.format != "feat":
-    raise ValueError(f"Dataset {spec.name!r} is not a bag-of-words corpus.")
+    raise errors.InvalidValueError(f"Dataset {spec.name!r} is not a bag-of-words corpus.")
   folder = registry.resolve(spec.name, data_config.data_dir)
   vocabulary = read_vocabulary(folder / spec.vocabulary_file)
   names = set(splits or ("train", "valid", "test"))

@@ -6,6 +6,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from tf_vmfvae import errors
 from tf_vmfvae.data import pipeline
 from tf_vmfvae.data import registry
 from tf_vmfvae.data import text
@@ -22,10 +23,12 @@ class SentenceSplits:
   stats: Dict[str, text.ReadStats]
   num_labels: int = 0
 
-  def dataset(self, split, batch_size, shuffle=False, seed=None, bucket_width=5, epoch=0):
+  def dataset(self, split, batch_size, shuffle=False, seed=None, bucket_width=5, epoch=0,
+              pad_to_bucket_edge=False):
     return pipeline.sentence_dataset(
         self.ids[split], self.labels[split], batch_size=batch_size, shuffle=shuffle,
-        seed=seed, bucket_width=bucket_width, epoch=epoch)
+        seed=seed, bucket_width=bucket_width, epoch=epoch,
+        pad_to_bucket_edge=pad_to_bucket_edge)
 
   def num_examples(self, split):
     return len(self.ids[split])
@@ -49,7 +52,8 @@ def load_sentence_splits(data_config, vocabulary=None, splits=None):
   """
   spec = registry.get_spec(data_config.dataset)
   if spec.format not in SENTENCE_FORMATS:
-    raise ValueError(f"Dataset {spec.name!r} is not a sentence corpus (format {spec.format}).")
+    raise errors.InvalidValueError(
+        f"Dataset {spec.name!r} is not a sentence corpus (format {spec.format}).")
   folder = registry.resolve(spec.name, data_config.data_dir)
   labeled = spec.format == "labeled_sentences"
   num_labels = spec.num_labels if labeled else 0

@@ -13,6 +13,7 @@ all that `Model.fit` needs.
 import numpy as np
 import tensorflow as tf
 
+from tf_vmfvae import errors
 from tf_vmfvae.data import text
 
 
@@ -105,7 +106,7 @@ def _leading_batch(batches, batch_size):
 
 
 def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
-                     bucket_width=5, epoch=0):
+                     bucket_width=5, epoch=0, pad_to_bucket_edge=False):
   """Builds the batched `tf.data.Dataset` of one pass over a split.
 
   Batches are grouped in NumPy (see `batch_indices`) and padded in one
@@ -123,6 +124,10 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
     bucket_width: int. Sentences are batched with others whose length is in
       the same `bucket_width`-wide bucket; 0 disables bucketing.
     epoch: int, which pass over the data (selects the shuffle).
+    pad_to_bucket_edge: bool. Pad each batch to the longest length its
+      bucket allows (a multiple of `bucket_width`, plus <eos>), not to its
+      own longest sentence: a few batch shapes instead of one per length,
+      for XLA, which compiles once per shape.
 
   Returns:
     A `tf.data.Dataset` of feature dicts with a known cardinality.
@@ -137,9 +142,9 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
   [[5, 6, 3], [7, 3, 0]]
   """
   if not ids:
-    raise ValueError("The split has no sentences to batch.")
+    raise errors.InvalidValueError("The split has no sentences to batch.")
   if batch_size < 1:
-    raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
+    raise errors.InvalidValueError(f"`batch_size` must be >= 1, got {batch_size}.")
   lengths = np.array([len(s) for s in ids], np.int64)
   rng = np.random.default_rng([seed or 0, epoch]) if shuffle else None
   batches = batch_indices(lengths, batch_size, bucket_width, rng)
@@ -148,6 +153,11 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
       np.concatenate([ids[i] for i in flat]).astype(np.int32), lengths[flat])
   batch_sizes = np.array([len(b) for b in batches], np.int64)
   elements = {"ids": tf.RaggedTensor.from_row_lengths(words, batch_sizes)}
+  if pad_to_bucket_edge:
+    longest = np.array([lengths[b].max() for b in batches], np.int64)
+    edges = ((longest // bucket_width + 1) * bucket_width - 1 if bucket_width > 0
+             else np.full_like(longest, lengths.max()))
+    elements["width"] = edges + 1  # Words + <eos> (or <bos> + words).
   if labels is not None:
     elements["label"] = tf.RaggedTensor.from_row_lengths(
         np.asarray(labels, np.int32)[flat], batch_sizes)
@@ -155,9 +165,12 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
   def to_batch(element):
     words = element["ids"]
     column = tf.ones_like(words[:, :1])
+    shape = None if "width" not in element else tf.stack([tf.shape(column)[0],
+                                                          tf.cast(element["width"], tf.int32)])
     features = {
-        "tokens": tf.concat([words, column * text.EOS_ID], axis=1).to_tensor(),
-        "decoder_tokens": tf.concat([column * text.BOS_ID, words], axis=1).to_tensor(),
+        "tokens": tf.concat([words, column * text.EOS_ID], axis=1).to_tensor(shape=shape),
+        "decoder_tokens": tf.concat([column * text.BOS_ID, words],
+                                    axis=1).to_tensor(shape=shape),
     }
     if "label" in element:
       features["label"] = element["label"]

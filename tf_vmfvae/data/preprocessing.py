@@ -19,6 +19,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tf_vmfvae import errors
+
 UNK_ID = 1  # The id of <unk>; tf_vmfvae.data.text takes it from here.
 
 _TOKENIZER = tf_text.WhitespaceTokenizer()
@@ -84,7 +86,7 @@ class TextPreprocessor(keras.layers.Layer):
     kwargs.setdefault("trainable", False)
     super().__init__(**kwargs)
     if max_words is not None and max_words < 1:
-      raise ValueError(f"`max_words` must be >= 1 or None, got {max_words}.")
+      raise errors.InvalidValueError(f"`max_words` must be >= 1 or None, got {max_words}.")
     self.vocabulary = list(vocabulary)
     self.lowercase = lowercase
     self.max_words = max_words

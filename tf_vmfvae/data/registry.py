@@ -20,6 +20,7 @@ how to point the project at local files.
 
 import dataclasses
 import hashlib
+import http.client
 import logging
 import os
 import pathlib
@@ -28,16 +29,18 @@ import urllib.request
 import zipfile
 from typing import Mapping, Optional
 
+from tf_vmfvae import errors
+
 logger = logging.getLogger("tf_vmfvae")
 
 ENV_VAR = "TF_VMFVAE_DATA_DIR"
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(errors.MissingFileError):
   """A dataset's files are not local and could not be downloaded."""
 
 
-class DownloadError(OSError):
+class DownloadError(errors.UserError, OSError):
   """A download failed: the connection, or a checksum that does not match."""
 
 
@@ -142,7 +145,7 @@ DATASETS = {
 def get_spec(name):
   """Returns the `DatasetSpec` called `name`, or raises ValueError."""
   if name not in DATASETS:
-    raise ValueError(f"`dataset` must be one of {sorted(DATASETS)}, got {name!r}.")
+    raise errors.InvalidValueError(f"`dataset` must be one of {sorted(DATASETS)}, got {name!r}.")
   return DATASETS[name]
 
 
@@ -206,7 +209,7 @@ def download_file(url, destination, sha256=None, timeout=60):
     os.replace(partial, destination)
   except DownloadError:
     raise
-  except Exception as error:  # pylint: disable=broad-except
+  except (OSError, http.client.HTTPException) as error:  # URLError and timeouts are OSErrors.
     raise DownloadError(f"{url}: {type(error).__name__}: {error}") from None
   finally:
     if partial.exists():

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from tf_vmfvae import errors
 from tf_vmfvae.data import preprocessing
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -26,7 +27,7 @@ UNK_ID = preprocessing.UNK_ID  # The id unknown words get, in training and servi
 _SPLIT_CHUNK = 20000  # Lines split per TensorFlow call.
 
 
-class CorpusError(ValueError):
+class CorpusError(errors.InvalidValueError):
   """A corpus file is malformed; the message names the file and line."""
 
 
@@ -39,7 +40,7 @@ def iter_lines(path):
   """
   path = pathlib.Path(path)
   if not path.is_file():
-    raise FileNotFoundError(f"Corpus file not found: {path}")
+    raise errors.MissingFileError(f"Corpus file not found: {path}")
   with open(path, "rb") as f:
     for line_number, raw in enumerate(f, start=1):
       try:
@@ -163,16 +164,17 @@ class Vocabulary:
   def __init__(self, tokens: Sequence[str]):
     tokens = list(tokens)
     if tuple(tokens[:len(SPECIALS)]) != SPECIALS:
-      raise ValueError(f"A vocabulary must start with {list(SPECIALS)}, got {tokens[:4]}.")
+      raise errors.InvalidValueError(
+          f"A vocabulary must start with {list(SPECIALS)}, got {tokens[:4]}.")
     if len(set(tokens)) != len(tokens):
-      raise ValueError("A vocabulary must not repeat tokens.")
+      raise errors.InvalidValueError("A vocabulary must not repeat tokens.")
     self.tokens = tokens
 
   @classmethod
   def build(cls, sentences, max_size=None):
     """Most frequent words first (ties alphabetical), up to `max_size` ids."""
     if max_size is not None and max_size <= len(SPECIALS):
-      raise ValueError(f"`max_size` must be > {len(SPECIALS)}, got {max_size}.")
+      raise errors.InvalidValueError(f"`max_size` must be > {len(SPECIALS)}, got {max_size}.")
     counts = collections.Counter(w for s in sentences for w in s)
     for special in SPECIALS:
       counts.pop(special, None)

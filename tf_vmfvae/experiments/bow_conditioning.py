@@ -40,18 +40,19 @@ def settings(scale):
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the six models; writes the CSV and the figure."""
-  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
-                                     num_threads, parallel)
+  models, records = common.train_for(settings, output_dir, scale, runs_dir,
+                                    num_threads, parallel, record="bow_conditioning")
   rows = []
   for (mode, latent), model in models.items():
-    metrics = common.test_metrics(run_dirs[model.name])
+    record = records[model.name]
     paper_nll, paper_kl, paper_ppl = PAPER[(mode, latent)]
-    rows.append({"decoder": mode, "latent": latent, "nll": metrics["nll"],
-                 "kl": metrics["kl"] if latent != "rnnlm" else math.nan,
-                 "ppl": metrics["ppl"], "mi": metrics.get("mi", math.nan),
-                 "active_units": metrics.get("active_units", math.nan),
+    rows.append({"decoder": mode, "latent": latent, "nll": record["test_nll"],
+                 "kl": record["test_kl"] if latent != "rnnlm" else math.nan,
+                 "ppl": record["test_ppl"], "mi": _number(record["test_mi"]),
+                 "active_units": _number(record["test_active_units"]),
                  "paper_nll": float(paper_nll), "paper_kl": paper_kl,
-                 "paper_ppl": float(paper_ppl)})
+                 "paper_ppl": float(paper_ppl), "seed": record["seed"],
+                 "epochs": record["epochs"], "train_seconds": record["train_seconds"]})
   output_dir = pathlib.Path(output_dir)
   common.write_csv(output_dir / "bow_conditioning.csv", rows)
   _plot(rows, output_dir / "bow_conditioning.png", scale)
@@ -60,6 +61,11 @@ def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
              "paper_kl", "paper_ppl"],
       f"bow_conditioning (Table 5, PTB test, NVRNN-BoW, scale={scale}; paper: full scale)"))
   return rows
+
+
+def _number(value):
+  """A record's number, or NaN where the model has none (the RNNLM's MI)."""
+  return math.nan if value in ("", None) else float(value)
 
 
 def _plot(rows, path, scale):

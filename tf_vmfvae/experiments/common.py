@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+from tf_vmfvae import errors
+
 SCALES = ("small", "full")
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs"
 SMALL_FLAGFILE = CONFIGS_DIR / "experiments_small.flags"
@@ -40,7 +42,7 @@ RECORD_COLUMNS = ("setting", "label", "flags", "seed", "epochs", "best_epoch",
                   "test_kl", "test_ppl", "test_mi", "test_active_units", "history")
 # Per-epoch validation logs kept in the `history` column (JSON).
 HISTORY_KEYS = ("epoch", "val_nll", "val_kl", "val_mi", "val_active_units", "seconds",
-                "learning_rate")
+                "learning_rate", "val_kappa_mean", "val_kappa_p10", "val_kappa_p90")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +67,7 @@ def config_flags(config_name, scale, *extra):
   return tuple(flagfiles) + tuple(extra)
 
 
-class TrainingError(ChildProcessError):
+class TrainingError(errors.UserError, ChildProcessError):
   """A setting's training run failed (its log says why)."""
 
 
@@ -196,7 +198,8 @@ def record_row(setting, run_dir):
           "best_val_nll": state["best_val_nll"],
           "valid_nll": test_metrics(run_dir, split="valid")["nll"], "test_nll": test["nll"],
           "test_recon": test["recon"], "test_kl": test["kl"], "test_ppl": test["ppl"],
-          "test_mi": test["mi"], "test_active_units": test["active_units"],
+          # The RNNLM has no code: no MI and no active units.
+          "test_mi": test.get("mi", ""), "test_active_units": test.get("active_units", ""),
           "history": json.dumps(history)}
 
 
@@ -312,7 +315,7 @@ def save_figure(figure, path, dpi=110):
 
 def check_scale(scale):
   if scale not in SCALES:
-    raise ValueError(f"`scale` must be one of {list(SCALES)}, got {scale!r}.")
+    raise errors.InvalidValueError(f"`scale` must be one of {list(SCALES)}, got {scale!r}.")
 
 
 def main_for(run, trains=False):
@@ -334,7 +337,7 @@ def main_for(run, trains=False):
 
   def main(argv):
     del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cli.quiet_native_logs()  # Before TensorFlow is imported.
     if not trains:
       run(output_dir.value, scale.value)
       return

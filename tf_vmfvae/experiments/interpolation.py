@@ -13,6 +13,7 @@ decoded greedily (`tf_vmfvae.generate_lib.Generator.interpolate`) and
 printed side by side. Writes interpolation.csv and interpolation.png.
 """
 
+import json
 import pathlib
 import textwrap
 
@@ -37,19 +38,33 @@ def pick_pairs(sentences, num_pairs, seed=0):
   return [(candidates[chosen[2 * i]], candidates[chosen[2 * i + 1]]) for i in range(num_pairs)]
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
-  """Trains (or reuses) both models, interpolates; writes the CSV and figure."""
+def measure(scale, run_dir):
+  """The model's interpolations between the scale's test pairs, as record columns.
+
+  "pairs": JSON [[sentence a, sentence b], ...] (the same for every model:
+  they depend on the test set only); "interpolations": JSON, one list of
+  `steps` decoded sentences per pair.
+  """
   from tf_vmfvae import generate_lib  # pylint: disable=g-import-not-at-top
-  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
-                                     num_threads, parallel)
   num_pairs, steps = SIZES[scale]
-  _, splits = common.load_model(run_dirs[models["vmf"].name])
+  _, splits = common.load_model(run_dir)
   test = [" ".join(splits.vocabulary.decode(ids)) for ids in splits.ids["test"]]
   pairs = pick_pairs(test, num_pairs)
-  paths = {}
-  for latent, model in models.items():
-    generator = generate_lib.Generator(run_dirs[model.name], max_length=25)
-    paths[latent] = [generator.interpolate(a, b, steps=steps) for a, b in pairs]
+  generator = generate_lib.Generator(run_dir, max_length=25)
+  return {"pairs": json.dumps(pairs),
+          "interpolations": json.dumps([generator.interpolate(a, b, steps=steps)
+                                        for a, b in pairs])}
+
+
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+  """Trains (or reuses) both models, interpolates; writes the CSV and figure."""
+  models, records = common.train_for(
+      settings, output_dir, scale, runs_dir, num_threads, parallel, record="interpolation",
+      measure=lambda unused_setting, run_dir: measure(scale, run_dir))
+  steps = SIZES[scale][1]
+  pairs = json.loads(records[models["vmf"].name]["pairs"])
+  paths = {latent: json.loads(records[model.name]["interpolations"])
+           for latent, model in models.items()}
   rows = []
   for pair, (a, b) in enumerate(pairs):
     for step in range(steps):

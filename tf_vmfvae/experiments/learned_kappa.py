@@ -38,22 +38,23 @@ def settings(scale):
 
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the models; writes the CSVs and the figure."""
-  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
-                                     num_threads, parallel)
+  models, records = common.train_for(settings, output_dir, scale, runs_dir,
+                                    num_threads, parallel, record="learned_kappa")
   curves, table = [], []
   for (mode, kind), model in models.items():
+    record = records[model.name]
     fixed = float(common.flag_value(_CONFIGS[mode], "kappa"))
-    for logs in common.history(run_dirs[model.name]):
+    for logs in record["history"]:
       curves.append({"decoder": mode, "kappa": kind, "epoch": int(logs["epoch"]),
                      "val_nll": logs["val_nll"], "val_kl": logs["val_kl"],
                      "val_mi": logs.get("val_mi", math.nan),
                      "kappa_mean": logs.get("val_kappa_mean", fixed),
                      "kappa_p10": logs.get("val_kappa_p10", fixed),
                      "kappa_p90": logs.get("val_kappa_p90", fixed)})
-    metrics = common.test_metrics(run_dirs[model.name])
     table.append({"decoder": mode, "kappa": kind, "final_kappa_mean": curves[-1]["kappa_mean"],
-                  "nll": metrics["nll"], "kl": metrics["kl"], "ppl": metrics["ppl"],
-                  "mi": metrics["mi"], "active_units": metrics["active_units"]})
+                  "nll": record["test_nll"], "kl": record["test_kl"], "ppl": record["test_ppl"],
+                  "mi": record["test_mi"], "active_units": record["test_active_units"],
+                  "seed": record["seed"], "epochs": record["epochs"]})
   output_dir = pathlib.Path(output_dir)
   common.write_csv(output_dir / "learned_kappa.csv", curves)
   common.write_csv(output_dir / "learned_kappa_table.csv", table)

@@ -74,32 +74,54 @@ def probe(train_inputs, train_targets, test_inputs, test_targets, epochs, width,
   return mean_cosine(mlp.predict(test_inputs, batch_size=512, verbose=0), test_targets)
 
 
+def measure(key, scale, run_dir):
+  """The probe cosines of the model trained for `key` = (setting, latent).
+
+  Returns {"cosine_<direction>", "baseline_<direction>"} for each direction
+  of Table 6, and the probes' training and test sentences: the experiment's
+  own columns of its record row.
+  """
+  num_train, epochs, width = SIZES[scale]
+  model, splits = common.load_model(run_dir)
+  rng = np.random.default_rng(0)
+  train_ids = [splits.ids["train"][i] for i in rng.choice(
+      len(splits.ids["train"]), min(num_train, len(splits.ids["train"])), replace=False)]
+  test_ids = splits.ids["test"]
+  size = len(splits.vocabulary)
+  mu_train, mu_test = common.encode_modes(model, train_ids), common.encode_modes(
+      model, test_ids)
+  bow_train, bow_test = bag_of_words(train_ids, size), bag_of_words(test_ids, size)
+  directions = {"mu_to_bow": (mu_train, bow_train, mu_test, bow_test)}
+  if key[0] == "nvrnn":  # Table 6 has BoW -> mu for NVRNN only.
+    directions["bow_to_mu"] = (bow_train, mu_train, bow_test, mu_test)
+  row = {"probe_train_sentences": len(train_ids), "probe_test_sentences": len(test_ids)}
+  for direction, arrays in directions.items():
+    row[f"cosine_{direction}"] = probe(*arrays, epochs=epochs, width=width)
+    row[f"baseline_{direction}"] = mean_cosine(
+        np.broadcast_to(arrays[1].mean(axis=0), arrays[3].shape), arrays[3])
+  return row
+
+
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the four models, fits the probes; writes CSV and figure."""
-  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
-                                     num_threads, parallel)
-  num_train, epochs, width = SIZES[scale]
+  chosen = settings(scale)
+  by_name = {model.name: key for key, model in chosen.items()}
+  models, records = common.train_for(
+      settings, output_dir, scale, runs_dir, num_threads, parallel, record="probing",
+      measure=lambda setting, run_dir: measure(by_name[setting.name], scale, run_dir))
   rows = []
   for (setting, latent), model_setting in models.items():
-    model, splits = common.load_model(run_dirs[model_setting.name])
-    rng = np.random.default_rng(0)
-    train_ids = [splits.ids["train"][i] for i in rng.choice(
-        len(splits.ids["train"]), min(num_train, len(splits.ids["train"])), replace=False)]
-    test_ids = splits.ids["test"]
-    size = len(splits.vocabulary)
-    mu_train, mu_test = common.encode_modes(model, train_ids), common.encode_modes(
-        model, test_ids)
-    bow_train, bow_test = bag_of_words(train_ids, size), bag_of_words(test_ids, size)
-    directions = {"mu_to_bow": (mu_train, bow_train, mu_test, bow_test)}
-    if setting == "nvrnn":  # Table 6 has BoW -> mu for NVRNN only.
-      directions["bow_to_mu"] = (bow_train, mu_train, bow_test, mu_test)
-    for direction, arrays in directions.items():
+    record = records[model_setting.name]
+    for direction in ("mu_to_bow", "bow_to_mu"):
+      if (setting, latent, direction) not in PAPER:
+        continue
       rows.append({"setting": setting, "latent": latent, "direction": direction,
-                   "cosine": probe(*arrays, epochs=epochs, width=width),
-                   "baseline_cosine": mean_cosine(
-                       np.broadcast_to(arrays[1].mean(axis=0), arrays[3].shape), arrays[3]),
+                   "cosine": record[f"cosine_{direction}"],
+                   "baseline_cosine": record[f"baseline_{direction}"],
                    "paper_cosine": PAPER[(setting, latent, direction)],
-                   "train_sentences": len(train_ids), "test_sentences": len(test_ids)})
+                   "train_sentences": int(record["probe_train_sentences"]),
+                   "test_sentences": int(record["probe_test_sentences"]),
+                   "seed": record["seed"], "epochs": record["epochs"]})
   output_dir = pathlib.Path(output_dir)
   common.write_csv(output_dir / "probing.csv", rows)
   _plot(rows, output_dir / "probing.png", scale)

@@ -58,24 +58,40 @@ def cosines(a, b):
       np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
+def measure(scale, run_dir):
+  """Mean cosine (and its standard error) of each code to its code after swaps.
+
+  Returns the experiment's own columns of a record row:
+  "swap_cosine_<p>", "swap_se_<p>" for each swap probability p of the
+  scale's grid, and "swap_sentences".
+  """
+  probabilities, num_sentences = GRID[scale]
+  model, splits = common.load_model(run_dir)
+  sentences = splits.ids["test"][:num_sentences]
+  original = common.encode_modes(model, sentences)
+  row = {"swap_sentences": len(sentences)}
+  for probability in probabilities:
+    rng = np.random.default_rng(0)
+    swapped = [swap_adjacent(s, probability, rng) for s in sentences]
+    cos = cosines(original, common.encode_modes(model, swapped))
+    row[f"swap_cosine_{probability:.2f}"] = float(cos.mean())
+    row[f"swap_se_{probability:.2f}"] = float(cos.std(ddof=1) / np.sqrt(len(cos)))
+  return row
+
+
 def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
   """Trains (or reuses) the four models, swaps and encodes; writes CSV and figure."""
-  models, run_dirs = common.train_for(settings, output_dir, scale, runs_dir,
-                                     num_threads, parallel)
-  probabilities, num_sentences = GRID[scale]
+  models, records = common.train_for(
+      settings, output_dir, scale, runs_dir, num_threads, parallel, record="word_swap",
+      measure=lambda unused_setting, run_dir: measure(scale, run_dir))
   rows = []
   for (setting, latent), model_setting in models.items():
-    model, splits = common.load_model(run_dirs[model_setting.name])
-    sentences = splits.ids["test"][:num_sentences]
-    original = common.encode_modes(model, sentences)
-    for probability in probabilities:
-      rng = np.random.default_rng(0)
-      swapped = [swap_adjacent(s, probability, rng) for s in sentences]
-      cos = cosines(original, common.encode_modes(model, swapped))
+    record = records[model_setting.name]
+    for probability in GRID[scale][0]:
       rows.append({"setting": setting, "latent": latent, "swap_probability": float(probability),
-                   "mean_cosine": float(cos.mean()),
-                   "standard_error": float(cos.std(ddof=1) / np.sqrt(len(cos))),
-                   "sentences": len(cos)})
+                   "mean_cosine": record[f"swap_cosine_{probability:.2f}"],
+                   "standard_error": record[f"swap_se_{probability:.2f}"],
+                   "sentences": int(record["swap_sentences"]), "seed": record["seed"]})
   output_dir = pathlib.Path(output_dir)
   common.write_csv(output_dir / "word_swap.csv", rows)
   _plot(rows, output_dir / "word_swap.png", scale)

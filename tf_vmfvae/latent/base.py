@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from tf_vmfvae import errors
+
 if keras.backend.backend() != "tensorflow":
   raise ImportError(
       "tf_vmfvae needs the TensorFlow Keras backend, but KERAS_BACKEND is "
@@ -31,7 +33,7 @@ def batch_mean(values, axis=0):
 def check_latent_dim(latent_dim):
   if (isinstance(latent_dim, bool) or not isinstance(latent_dim, int)
       or latent_dim < 2):
-    raise ValueError(f"`latent_dim` must be an integer >= 2, got {latent_dim!r}.")
+    raise errors.InvalidValueError(f"`latent_dim` must be an integer >= 2, got {latent_dim!r}.")
 
 
 class LatentLayer(keras.layers.Layer):

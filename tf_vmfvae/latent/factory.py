@@ -3,6 +3,7 @@
 import keras
 
 from tf_vmfvae import config
+from tf_vmfvae import errors
 from tf_vmfvae.latent.gaussian import GaussianLatent
 from tf_vmfvae.latent.spherical import LEARNED
 from tf_vmfvae.latent.spherical import PowerSphericalLatent
@@ -13,7 +14,7 @@ KINDS = config.LATENT_KINDS
 
 def make_latent(kind, latent_dim, concentration=80.0, kl_schedule="constant",
                 free_bits=0.0, min_concentration=1.0, max_concentration=500.0,
-                seed=None, name="latent"):
+                seed=None, sampler="wood", name="latent"):
   """Returns the latent layer called `kind`, or None for "none" (no latent).
 
   Args:
@@ -23,14 +24,20 @@ def make_latent(kind, latent_dim, concentration=80.0, kl_schedule="constant",
     kl_schedule, free_bits: Gaussian KL annealing and floor.
     min_concentration, max_concentration: range of a learned k.
     seed: int or None.
+    sampler: how a fixed-concentration "vmf" is sampled: "wood" or "table"
+      (`tf_vmfvae.latent.sampling`); the other kinds take only "wood".
     name: the layer's name.
 
   Example:
   >>> make_latent("vmf", 50, concentration=35.0).constant_kl > 0
   True
   """
+  if sampler != "wood" and kind != "vmf":
+    raise errors.InvalidValueError(f"`sampler`={sampler!r} is for a fixed-concentration \"vmf\" "
+                                   f"latent, not {kind!r}.")
   if kind == "vmf":
-    return VonMisesFisherLatent(latent_dim, concentration=concentration, seed=seed, name=name)
+    return VonMisesFisherLatent(latent_dim, concentration=concentration, seed=seed,
+                                sampler=sampler, name=name)
   if kind == "vmf_learned":
     return VonMisesFisherLatent(latent_dim, concentration=LEARNED,
                                 min_concentration=min_concentration,
@@ -42,7 +49,7 @@ def make_latent(kind, latent_dim, concentration=80.0, kl_schedule="constant",
                           seed=seed, name=name)
   if kind == "none":
     return None
-  raise ValueError(f"`latent` must be one of {list(KINDS)}, got {kind!r}.")
+  raise errors.InvalidValueError(f"`latent` must be one of {list(KINDS)}, got {kind!r}.")
 
 
 def latent_config(model):
@@ -56,4 +63,4 @@ def latent_config(model):
   return {"latent": model.latent_kind, "latent_dim": model.latent_dim,
           "concentration": model.concentration, "kl_schedule": schedule,
           "free_bits": model.free_bits, "min_concentration": model.min_concentration,
-          "max_concentration": model.max_concentration}
+          "max_concentration": model.max_concentration, "sampler": model.sampler}

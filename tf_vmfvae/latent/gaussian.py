@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_vmfvae import errors
 from tf_vmfvae.latent import base
 from tf_vmfvae.latent import schedules
 
@@ -60,7 +61,7 @@ class GaussianLatent(base.LatentLayer):
     super().__init__(latent_dim, seed=seed, **kwargs)
     if (isinstance(free_bits, bool) or not isinstance(free_bits, (int, float))
         or not 0.0 <= free_bits < math.inf):
-      raise ValueError(f"`free_bits` must be a number >= 0, got {free_bits!r}.")
+      raise errors.InvalidValueError(f"`free_bits` must be a number >= 0, got {free_bits!r}.")
     self.kl_schedule = schedules.get(kl_schedule)
     self.free_bits = float(free_bits)
     self.mean_dense = keras.layers.Dense(

@@ -25,6 +25,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_vmfvae import errors
+
 # Below this concentration, log 0F1 is summed as a power series in k^2/4.
 # With k <= 2 the series ratio is at most 1/((n+1)(v+1+n)), so 24 terms
 # reach float64 precision for every d >= 2.
@@ -34,9 +36,9 @@ _SERIES_TERMS = 24
 
 def _check_dim(dim):
   if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-    raise ValueError(f"`dim` must be an integer >= 2, got {dim!r}.")
+    raise errors.InvalidValueError(f"`dim` must be an integer >= 2, got {dim!r}.")
   if dim < 2:
-    raise ValueError(f"`dim` must be an integer >= 2, got {dim}.")
+    raise errors.InvalidValueError(f"`dim` must be an integer >= 2, got {dim}.")
   return int(dim)
 
 
@@ -150,7 +152,7 @@ def _evaluate(kl_fn, dim, concentration):
   if (isinstance(concentration, bool)
       or not isinstance(concentration, (int, float, np.floating, np.integer))
       or not 0.0 < concentration < math.inf):
-    raise ValueError(
+    raise errors.InvalidValueError(
         f"`concentration` must be a finite number > 0, got {concentration!r}.")
   return float(kl_fn(dim, tf.constant(float(concentration), tf.float64)))
 
@@ -227,15 +229,16 @@ def _invert_increasing(function, dim, target, name, upper):
   dim = _check_dim(dim)
   if (isinstance(target, bool) or not isinstance(target, (int, float, np.floating, np.integer))
       or not 0.0 < target < upper):
-    raise ValueError(f"`{name}` must be a number in (0, {upper:g}), got {target!r}.")
+    raise errors.InvalidValueError(f"`{name}` must be a number in (0, {upper:g}), got {target!r}.")
   low, high = math.log(1e-8), math.log(1e8)
   for _ in range(4):
     log_k = np.linspace(low, high, 1001)
     values = function(dim, tf.constant(np.exp(log_k), tf.float64)).numpy()
     above = int(np.searchsorted(values, target))  # First value >= target.
     if above == 0 or above == len(values):
-      raise ValueError(f"`{name}`={target!r} needs a concentration outside [1e-8, 1e8] "
-                       f"at latent_dim={dim}.")
+      raise errors.InvalidValueError(
+          f"`{name}`={target!r} needs a concentration outside [1e-8, 1e8] "
+          f"at latent_dim={dim}.")
     low, high = log_k[above - 1], log_k[above]
   return float(math.exp(0.5 * (low + high)))
 

@@ -35,6 +35,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tf_vmfvae import errors
+
 
 class AngleTable:
   """The inverse CDF of the angle between a vMF(mu, k) sample and mu.
@@ -50,9 +52,10 @@ class AngleTable:
 
   def __init__(self, latent_dim, concentration, size=8193):
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 2:
-      raise ValueError(f"`latent_dim` must be an integer >= 2, got {latent_dim!r}.")
+      raise errors.InvalidValueError(f"`latent_dim` must be an integer >= 2, got {latent_dim!r}.")
     if not 0.0 <= concentration < math.inf:
-      raise ValueError(f"`concentration` must be a finite number >= 0, got {concentration!r}.")
+      raise errors.InvalidValueError(
+          f"`concentration` must be a finite number >= 0, got {concentration!r}.")
     self.latent_dim, self.concentration = latent_dim, float(concentration)
     k, power = float(concentration), float(latent_dim - 2)
     # The mode: k sin^2 = power cos, i.e. cos = 2k / (power + sqrt(power^2 + 4k^2)).
@@ -104,8 +107,9 @@ def sample(mean_direction, table, seed, num_samples=None):
   mean_direction = tf.convert_to_tensor(mean_direction, tf.float32)
   dim = mean_direction.shape[-1]
   if dim is not None and dim != table.latent_dim:
-    raise ValueError(f"`mean_direction` has {dim} dimensions; the table was built for "
-                     f"{table.latent_dim}.")
+    raise errors.InvalidValueError(
+        f"`mean_direction` has {dim} dimensions; the table was built for "
+        f"{table.latent_dim}.")
   angle_seed, direction_seed = tf.unstack(
       tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2))
   batch_shape = tf.shape(mean_direction)[:-1]

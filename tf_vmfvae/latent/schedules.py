@@ -14,18 +14,20 @@ import math
 import keras
 import tensorflow as tf
 
+from tf_vmfvae import errors
+
 _PACKAGE = "tf_vmfvae"
 
 
 def _check_positive(name, value):
   if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-    raise ValueError(f"`{name}` must be a number > 0, got {value!r}.")
+    raise errors.InvalidValueError(f"`{name}` must be a number > 0, got {value!r}.")
 
 
 def _check_weight(name, value):
   if (not isinstance(value, (int, float)) or isinstance(value, bool)
       or not 0.0 <= value < math.inf):
-    raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+    raise errors.InvalidValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
 
 
 class KLSchedule:
@@ -151,7 +153,7 @@ class Cyclical(KLSchedule):
                num_cycles=None):
     _check_positive("cycle_steps", cycle_steps)
     if not isinstance(increase_fraction, (int, float)) or not 0 < increase_fraction <= 1:
-      raise ValueError(
+      raise errors.InvalidValueError(
           f"`increase_fraction` must be in (0, 1], got {increase_fraction!r}.")
     _check_weight("final_weight", final_weight)
     if num_cycles is not None:
@@ -199,8 +201,9 @@ def get(identifier):
     return identifier
   if isinstance(identifier, str):
     if identifier not in _BY_NAME:
-      raise ValueError(f"`kl_schedule` must be one of {sorted(_BY_NAME)}, a "
-                       f"number or a KLSchedule, got {identifier!r}.")
+      raise errors.InvalidValueError(
+          f"`kl_schedule` must be one of {sorted(_BY_NAME)}, a "
+          f"number or a KLSchedule, got {identifier!r}.")
     return _BY_NAME[identifier]()
   if isinstance(identifier, (int, float)) and not isinstance(identifier, bool):
     return Constant(identifier)
@@ -208,5 +211,6 @@ def get(identifier):
     schedule = keras.saving.deserialize_keras_object(identifier)
     if isinstance(schedule, KLSchedule):
       return schedule
-  raise ValueError(f"`kl_schedule` must be one of {sorted(_BY_NAME)}, a number "
-                   f"or a KLSchedule, got {identifier!r}.")
+  raise errors.InvalidValueError(
+      f"`kl_schedule` must be one of {sorted(_BY_NAME)}, a number "
+      f"or a KLSchedule, got {identifier!r}.")

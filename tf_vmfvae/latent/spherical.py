@@ -12,6 +12,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_vmfvae import config as config_lib
+from tf_vmfvae import errors
 from tf_vmfvae.latent import base
 from tf_vmfvae.latent import kl as kl_lib
 from tf_vmfvae.latent import sampling
@@ -21,7 +23,7 @@ tfd = tfp.distributions
 LEARNED = "learned"
 # vMF samplers: Wood's rejection sampler (TFP), or the loop-free inverse-CDF
 # table of a fixed concentration (`tf_vmfvae.latent.sampling`).
-SAMPLERS = ("wood", "table")
+SAMPLERS = config_lib.VMF_SAMPLERS
 
 
 class _SphericalLatent(base.LatentLayer):
@@ -41,15 +43,16 @@ class _SphericalLatent(base.LatentLayer):
       if (isinstance(concentration, bool)
           or not isinstance(concentration, (int, float))
           or not 0.0 < concentration < math.inf):
-        raise ValueError("`concentration` must be a finite number > 0 or "
-                         f"\"{LEARNED}\", got {concentration!r}.")
+        raise errors.InvalidValueError(
+            "`concentration` must be a finite number > 0 or "
+            f"\"{LEARNED}\", got {concentration!r}.")
       concentration = float(concentration)
     for name, value in (("min_concentration", min_concentration),
                         ("max_concentration", max_concentration)):
       if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"`{name}` must be a number > 0, got {value!r}.")
+        raise errors.InvalidValueError(f"`{name}` must be a number > 0, got {value!r}.")
     if not min_concentration < max_concentration:
-      raise ValueError(
+      raise errors.InvalidValueError(
           "`min_concentration` must be < `max_concentration`, got "
           f"{min_concentration!r} and {max_concentration!r}.")
     self.concentration = concentration
@@ -184,10 +187,11 @@ class VonMisesFisherLatent(_SphericalLatent):
                      min_concentration=min_concentration,
                      max_concentration=max_concentration, seed=seed, **kwargs)
     if sampler not in SAMPLERS:
-      raise ValueError(f"`sampler` must be one of {list(SAMPLERS)}, got {sampler!r}.")
+      raise errors.InvalidValueError(f"`sampler` must be one of {list(SAMPLERS)}, got {sampler!r}.")
     if sampler == "table" and self.learned:
-      raise ValueError("`sampler`=\"table\" needs a fixed `concentration`; a learned one "
-                       "is sampled with \"wood\".")
+      raise errors.InvalidValueError(
+          "`sampler`=\"table\" needs a fixed `concentration`; a learned one "
+          "is sampled with \"wood\".")
     self.sampler = sampler
     self._angle_table = (sampling.AngleTable(latent_dim, self.concentration)
                          if sampler == "table" else None)

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tf_vmfvae import errors
 from tf_vmfvae import latent as latent_lib
 
 _PACKAGE = "tf_vmfvae"
@@ -50,7 +51,7 @@ class WordDropout(keras.layers.Layer):
   def __init__(self, rate, unk_id, pad_id=0, seed=None, **kwargs):
     super().__init__(**kwargs)
     if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-      raise ValueError(f"`rate` must be in [0, 1), got {rate!r}.")
+      raise errors.InvalidValueError(f"`rate` must be in [0, 1), got {rate!r}.")
     self.rate = float(rate)
     self.unk_id = unk_id
     self.pad_id = pad_id

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tf_vmfvae import errors
 from tf_vmfvae import latent as latent_lib
 from tf_vmfvae.models import base
 from tf_vmfvae.models import layers
@@ -58,8 +59,8 @@ class NVDM(base.Model):
     latent_dim: int (paper: 25 / 50 / 200).
     latent: "vmf" | "vmf_learned" | "power_spherical" | "gaussian".
     concentration: float, fixed k (paper: 100 for d=25, 150 for d=50/200).
-    kl_schedule, free_bits, min_concentration, max_concentration: as in
-      `tf_vmfvae.latent`.
+    kl_schedule, free_bits, min_concentration, max_concentration, sampler:
+      as in `tf_vmfvae.latent.make_latent`.
     decoder_hidden_dim: int, 0 for Miao et al.'s softmax(R z + b) decoder;
       > 0 adds a hidden layer (the paper's code: 400, ReLU).
     decoder_activation: activation of that hidden layer ("relu", as in the
@@ -89,29 +90,34 @@ class NVDM(base.Model):
   def __init__(self, vocabulary_size, hidden_dim=400, encoder_layers=2, latent_dim=25,
                latent="vmf", concentration=100.0, kl_schedule="constant", free_bits=0.0,
                min_concentration=1.0, max_concentration=500.0, decoder_hidden_dim=0,
-               decoder_activation="tanh", dropout=0.1, decode_samples=1, seed=None, **kwargs):
+               decoder_activation="tanh", dropout=0.1, decode_samples=1, sampler="wood", seed=None,
+               **kwargs):
     for name, value in (("vocabulary_size", vocabulary_size), ("hidden_dim", hidden_dim),
                         ("encoder_layers", encoder_layers)):
       if not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+        raise errors.InvalidValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
     if not isinstance(decode_samples, int) or decode_samples < 1:
-      raise ValueError(f"`decode_samples` must be an integer >= 1, got {decode_samples!r}.")
+      raise errors.InvalidValueError(
+          f"`decode_samples` must be an integer >= 1, got {decode_samples!r}.")
     if latent not in NVDM_LATENTS:
-      raise ValueError(f"`latent` must be one of {list(NVDM_LATENTS)}, got {latent!r}.")
+      raise errors.InvalidValueError(
+          f"`latent` must be one of {list(NVDM_LATENTS)}, got {latent!r}.")
     if not isinstance(decoder_hidden_dim, int) or decoder_hidden_dim < 0:
-      raise ValueError(f"`decoder_hidden_dim` must be an integer >= 0, got "
-                       f"{decoder_hidden_dim!r}.")
+      raise errors.InvalidValueError(
+          f"`decoder_hidden_dim` must be an integer >= 0, got "
+          f"{decoder_hidden_dim!r}.")
     try:
       keras.activations.get(decoder_activation)
     except ValueError:
-      raise ValueError("`decoder_activation` must name a Keras activation, got "
-                       f"{decoder_activation!r}.") from None
+      raise errors.InvalidValueError(
+          "`decoder_activation` must name a Keras activation, got "
+          f"{decoder_activation!r}.") from None
 
     # === Layers ===
     latent_layer = latent_lib.make_latent(
         latent, latent_dim, concentration=concentration, kl_schedule=kl_schedule,
         free_bits=free_bits, min_concentration=min_concentration,
-        max_concentration=max_concentration, seed=seed)
+        max_concentration=max_concentration, seed=seed, sampler=sampler)
 
     # === Encoder: counts -> features ===
     counts = keras.Input((vocabulary_size,), name="counts")
@@ -153,6 +159,7 @@ class NVDM(base.Model):
     self.free_bits = free_bits
     self.min_concentration = min_concentration
     self.max_concentration = max_concentration
+    self.sampler = sampler
     self.decoder_hidden_dim = decoder_hidden_dim
     self.decoder_activation = decoder_activation
     self.dropout = dropout

@@ -3,13 +3,15 @@
 import keras
 import tensorflow as tf
 
+from tf_vmfvae import config as config_lib
+from tf_vmfvae import errors
 from tf_vmfvae import latent as latent_lib
 from tf_vmfvae.models import base
 from tf_vmfvae.data import text
 from tf_vmfvae.models import layers
 from tf_vmfvae.models import lstm as lstm_lib
 
-DECODER_MODES = ("standard", "inputless")
+DECODER_MODES = config_lib.DECODER_MODES
 
 
 def _conditioning_parts(z, bow, label_vector):
@@ -19,7 +21,7 @@ def _conditioning_parts(z, bow, label_vector):
 
 def _check(condition, name, value, requirement):
   if not condition:
-    raise ValueError(f"`{name}` must be {requirement}, got {value!r}.")
+    raise errors.InvalidValueError(f"`{name}` must be {requirement}, got {value!r}.")
 
 
 @keras.saving.register_keras_serializable(package="tf_vmfvae")
@@ -45,6 +47,8 @@ class NVRNN(base.Model):
       Inputless, 35 Standard).
     kl_schedule, free_bits: Gaussian KL annealing and floor.
     min_concentration, max_concentration: range of a learned k.
+    sampler: "wood" or "table": how a fixed-concentration vMF is sampled
+      (`tf_vmfvae.latent.make_latent`).
     encoder_layers: int, stacked encoder LSTMs.
     bidirectional: bool, a bidirectional encoder.
     decoder_mode: "standard" (the previous word is fed) or "inputless"
@@ -92,7 +96,7 @@ class NVRNN(base.Model):
                min_concentration=1.0, max_concentration=500.0, encoder_layers=1,
                bidirectional=False, decoder_mode="standard", word_dropout=0.0,
                bow_conditioned=False, num_labels=0, label_dim=50, dropout=0.5,
-               tie_embeddings=False, decode_samples=1, seed=None, **kwargs):
+               tie_embeddings=False, decode_samples=1, sampler="wood", seed=None, **kwargs):
     _check(isinstance(vocabulary_size, int) and vocabulary_size > len(text.SPECIALS),
            "vocabulary_size", vocabulary_size, f"an integer > {len(text.SPECIALS)}")
     for name, value in (("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim),
@@ -118,7 +122,7 @@ class NVRNN(base.Model):
     latent_layer = latent_lib.make_latent(
         latent, latent_dim, concentration=concentration, kl_schedule=kl_schedule,
         free_bits=free_bits, min_concentration=min_concentration,
-        max_concentration=max_concentration, seed=seed)
+        max_concentration=max_concentration, seed=seed, sampler=sampler)
     word_dropout_layer = (layers.WordDropout(word_dropout, unk_id=text.UNK_ID,
                                              seed=layers.stream_seed(seed, 4),
                                              name="word_dropout")
@@ -218,6 +222,7 @@ class NVRNN(base.Model):
     self.free_bits = free_bits
     self.min_concentration = min_concentration
     self.max_concentration = max_concentration
+    self.sampler = sampler
     self.encoder_layers = encoder_layers
     self.bidirectional = bidirectional
     self.decoder_mode = decoder_mode
