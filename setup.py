@@ -37,7 +37,11 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["tf_vmfvae", "tf_vmfvae.*"]),
+    # configs/*.flags ship as package data: `--flagfile=ptb` works from a wheel too.
+    packages=setuptools.find_packages(include=["tf_vmfvae", "tf_vmfvae.*"]) + [
+        "tf_vmfvae.configs"],
+    package_dir={"tf_vmfvae.configs": "configs"},
+    package_data={"tf_vmfvae.configs": ["*.flags"]},
     install_requires=_INSTALL_REQUIRES,
     extras_require=_EXTRAS,
 )

@@ -29,22 +29,17 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-order
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-order
 
 from tf_vmfvae import evaluate_lib  # pylint: disable=g-import-not-at-top
 from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
 from tf_vmfvae import train  # pylint: disable=g-import-not-at-top
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def experiment_from_flagfile(name, **train_overrides):
   """The ExperimentConfig `python -m tf_vmfvae.train --flagfile=...` would build."""
-  flags.FLAGS.unparse_flags()
-  flags.FLAGS(["bench", f"--flagfile={ROOT / 'configs' / (name + '.flags')}",
-               "--model_dir=unused"])
-  experiment = train.experiment_from_flags()
+  experiment = train.experiment_from_args(f"--flagfile={name}")
   return dataclasses.replace(
       experiment, train=dataclasses.replace(experiment.train, **train_overrides))
 

@@ -104,3 +104,29 @@ def test_a_bad_kl_schedule_is_one_message_naming_the_flag(spec, message):
 def test_kl_schedule_numbers_take_any_float_form():
   parsed = train.parse_kl_schedule("sigmoid:midpoint=1E3,steepness=4.6e-4")
   assert parsed["config"]["midpoint"] == 1000 and parsed["config"]["steepness"] == 4.6e-4
+
+
+def test_a_shipped_flagfile_can_be_named_from_any_folder(tmp_path, monkeypatch):
+  by_path = train.experiment_from_args("--flagfile=configs/ptb.flags")
+  monkeypatch.chdir(tmp_path)  # Not the checkout: only the name can find it.
+  assert train.experiment_from_args("--flagfile=ptb") == by_path
+  # Inside a flagfile too: ptb_paper_protocol.flags reads --flagfile=ptb.
+  protocol = train.experiment_from_args("--flagfile=ptb_paper_protocol")
+  assert protocol.model["decode_samples"] == 3
+  assert protocol.model["concentration"] == by_path.model["concentration"]
+  with pytest.raises(FileNotFoundError, match=r"--flagfile=ptbb: no such file.*shipped: .*ptb,"):
+    train.experiment_from_args("--flagfile=ptbb")
+
+
+def test_the_wheel_ships_the_flagfiles(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import zipfile  # pylint: disable=g-import-not-at-top
+  root = pathlib.Path(__file__).resolve().parent.parent
+  subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                  "-q", "-w", str(tmp_path), str(root)], check=True, timeout=600,
+                 capture_output=True)
+  wheel, = tmp_path.glob("tf_vmfvae-*.whl")
+  names = set(zipfile.ZipFile(wheel).namelist())
+  shipped = {f"tf_vmfvae/configs/{p.name}" for p in (root / "configs").glob("*.flags")}
+  assert shipped and shipped <= names

@@ -100,6 +100,22 @@ def _assert_drawn(path):
   assert ink > 0.01, f"{path} is nearly blank ({ink:.4f} of its pixels drawn)"
 
 
+def _assert_rebuilds_from_its_rows(module, tmp_path):
+  """With every setting recorded, the run directories are not needed: the
+  experiment writes the same outputs from its rows and trains nothing."""
+  name = module.__name__.rsplit(".", 1)[1]
+  records = common.read_records(tmp_path / f"{name}_runs.csv")
+  assert records and all(r["history"] for r in records)
+  outputs = {p.name: p.read_text() for p in tmp_path.glob("*.csv")
+             if not p.name.endswith("_runs.csv")}
+  for output in outputs:
+    (tmp_path / output).unlink()
+  empty = tmp_path / "no_runs"
+  _run(module, tmp_path, empty)
+  assert not empty.exists() or not any(empty.iterdir())
+  assert {p: (tmp_path / p).read_text() for p in outputs} == outputs
+
+
 def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_runs):
   _run(collapse, tmp_path, shared_runs)
   curves = common.read_csv(tmp_path / "collapse.csv")
@@ -114,6 +130,7 @@ def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_run
   table = common.read_csv(tmp_path / "collapse_table.csv")
   assert [r["paper_nll"] for r in table] == [float(collapse.PAPER[r["model"]][1]) for r in table]
   _assert_drawn(tmp_path / "collapse.png")
+  _assert_rebuilds_from_its_rows(collapse, tmp_path)
 
 
 def test_the_annealing_schedule_spans_the_first_epochs():
@@ -199,6 +216,7 @@ def test_seeds_reports_every_seed_and_counts_the_stalled(tmp_path, shared_runs):
   names = [s.name for _, _, s in seeds.settings("small")]
   assert "ptb_inputless" in names and "ptb_inputless__seed=0" in names
   assert (tmp_path / "seeds.png").is_file()
+  _assert_rebuilds_from_its_rows(seeds, tmp_path)
 
 
 def test_bow_conditioning_table(tmp_path, shared_runs):
@@ -215,6 +233,7 @@ def test_bow_conditioning_table(tmp_path, shared_runs):
       kappa = 35.0 if r["decoder"] == "standard" else 80.0
       assert r["kl"] == pytest.approx(kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, kappa), rel=1e-4)
   _assert_drawn(tmp_path / "bow_conditioning.png")
+  _assert_rebuilds_from_its_rows(bow_conditioning, tmp_path)
 
 
 def test_probes_recover_a_learnable_map_and_not_noise():
@@ -236,6 +255,7 @@ def test_probing_table(tmp_path, shared_runs):
   baselines = {r["baseline_cosine"] for r in rows if r["direction"] == "mu_to_bow"}
   assert len(baselines) == 1 and 0 < baselines.pop() < 1
   _assert_drawn(tmp_path / "probing.png")
+  _assert_rebuilds_from_its_rows(probing, tmp_path)
 
 
 def test_word_swap_cosine_is_one_without_swaps(tmp_path, shared_runs):
@@ -250,6 +270,7 @@ def test_word_swap_cosine_is_one_without_swaps(tmp_path, shared_runs):
     if r["swap_probability"] == 1:  # Every pair swapped: the code moves.
       assert r["mean_cosine"] < 1.0 - 1e-4
   _assert_drawn(tmp_path / "word_swap.png")
+  _assert_rebuilds_from_its_rows(word_swap, tmp_path)
 
 
 def test_swaps_keep_the_words_and_swap_at_the_rate_asked():
@@ -274,6 +295,7 @@ def test_learned_kappa_stays_in_its_clip_range(tmp_path, shared_runs):
   assert fixed == {"standard": 35.0, "inputless": 80.0}
   assert len(common.read_csv(tmp_path / "learned_kappa_table.csv")) == 4
   _assert_drawn(tmp_path / "learned_kappa.png")
+  _assert_rebuilds_from_its_rows(learned_kappa, tmp_path)
 
 
 def test_interpolation_decodes_every_point_of_both_paths(tmp_path, shared_runs):
@@ -284,26 +306,7 @@ def test_interpolation_decodes_every_point_of_both_paths(tmp_path, shared_runs):
   assert [r["fraction"] for r in rows] == pytest.approx(list(np.linspace(0, 1, steps)) * pairs)
   assert all(isinstance(r["vmf"], str) and isinstance(r["gaussian"], str) for r in rows)
   _assert_drawn(tmp_path / "interpolation.png")
-
-
-@pytest.mark.parametrize("name", ["collapse", "seeds", "bow_conditioning", "probing",
-                                  "word_swap", "learned_kappa", "interpolation"])
-def test_every_experiment_rebuilds_its_outputs_from_its_rows_alone(tmp_path, shared_runs,
-                                                                     name):
-  """With every setting recorded, the run directories are not needed."""
-  import importlib  # pylint: disable=g-import-not-at-top
-  module = importlib.import_module(f"tf_vmfvae.experiments.{name}")
-  _run(module, tmp_path, shared_runs)
-  records = common.read_records(tmp_path / f"{name}_runs.csv")
-  assert records and all(r["history"] for r in records)
-  outputs = {p.name: p.read_text() for p in tmp_path.glob("*.csv")
-             if not p.name.endswith("_runs.csv")}
-  for output in outputs:
-    (tmp_path / output).unlink()
-  empty = tmp_path / "no_runs"
-  _run(module, tmp_path, empty)
-  assert not empty.exists() or not any(empty.iterdir())
-  assert {p: (tmp_path / p).read_text() for p in outputs} == outputs
+  _assert_rebuilds_from_its_rows(interpolation, tmp_path)
 
 
 def test_a_failed_training_run_is_one_error_naming_its_log(tmp_path):

@@ -22,6 +22,7 @@ import threading
 
 from absl import app
 
+from tf_vmfvae import config
 from tf_vmfvae import errors
 
 TRACEBACK_ENV_VAR = "TF_VMFVAE_TRACEBACK"
@@ -129,6 +130,39 @@ def _guarded(main):
   return wrapped
 
 
+def expand_flagfiles(argv):
+  """`argv` with every `--flagfile=F` replaced by the flags F holds, recursively.
+
+  F is a path, or the name of a shipped flagfile (`--flagfile=ptb` is
+  `configs/ptb.flags` of the checkout or of the installed package), also
+  inside flagfiles. Blank lines and lines starting with `#` or `//` are
+  skipped, as absl does.
+
+  Example:
+  >>> "--kappa=35" in expand_flagfiles(["train", "--flagfile=ptb"])
+  True
+  """
+  expanded = []
+  for arg in argv:
+    if not arg.startswith("--flagfile="):
+      expanded.append(arg)
+      continue
+    path = config.flagfile_path(arg.split("=", 1)[1])
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    expanded += expand_flagfiles(
+        [line for line in lines if line and not line.startswith(("#", "//"))])
+  return expanded
+
+
 def run(main):
-  """`absl.app.run(main)`, with user errors as one line and exit status 1."""
-  app.run(_guarded(main))
+  """`absl.app.run(main)`, with user errors as one line and exit status 1.
+
+  Flagfiles are expanded first (`expand_flagfiles`), so that `--flagfile=ptb`
+  names a shipped flagfile.
+  """
+  try:
+    argv = expand_flagfiles(sys.argv)
+  except errors.UserError as error:
+    print(user_error_message(error), file=sys.stderr)
+    sys.exit(1)
+  app.run(_guarded(main), argv=argv)

@@ -10,6 +10,41 @@ from typing import Any, Dict, Optional
 
 from tf_vmfvae import errors
 
+# The shipped flagfiles: package data (tf_vmfvae/configs/) in an installed
+# wheel, the checkout's configs/ in a source tree or an editable install.
+_FLAGFILE_FOLDERS = (pathlib.Path(__file__).resolve().parent / "configs",
+                     pathlib.Path(__file__).resolve().parents[1] / "configs")
+FLAGFILE_SUFFIX = ".flags"
+
+
+def configs_dir():
+  """The folder of the shipped flagfiles (`configs/`)."""
+  for folder in _FLAGFILE_FOLDERS:
+    if folder.is_dir():
+      return folder
+  raise errors.MissingFileError(
+      f"The shipped flagfiles are missing: looked in {', '.join(map(str, _FLAGFILE_FOLDERS))}.")
+
+
+def flagfile_path(name_or_path):
+  """A flagfile given as a path, or as the name of a shipped one.
+
+  Example:
+  >>> flagfile_path("ptb").name
+  'ptb.flags'
+  """
+  path = pathlib.Path(name_or_path).expanduser()
+  if path.is_file():
+    return path
+  name = path.name[:-len(FLAGFILE_SUFFIX)] if path.name.endswith(FLAGFILE_SUFFIX) else path.name
+  shipped = configs_dir() / (name + FLAGFILE_SUFFIX)
+  if (len(path.parts) == 1 or path.parent.name == "configs") and shipped.is_file():
+    return shipped
+  names = sorted(p.name[:-len(FLAGFILE_SUFFIX)] for p in configs_dir().glob("*" + FLAGFILE_SUFFIX))
+  raise errors.MissingFileError(
+      f"--flagfile={name_or_path}: no such file, nor a shipped flagfile of that name "
+      f"(shipped: {', '.join(names)}).")
+
 FAMILIES = ("nvrnn", "nvdm")
 OPTIMIZERS = ("sgd", "adam")
 # NVRNN decoders: Standard feeds the previous word, Inputless only z.

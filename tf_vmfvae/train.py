@@ -272,7 +272,7 @@ def experiment_from_args(*args):
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train", "--model_dir=unused", *args])
+    flags.FLAGS(cli.expand_flagfiles(["train", "--model_dir=unused", *args]))
     return experiment_from_flags()
 
 

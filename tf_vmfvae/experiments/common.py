@@ -29,10 +29,11 @@ import subprocess
 import sys
 import time
 
+from tf_vmfvae import config
 from tf_vmfvae import errors
 
 SCALES = ("small", "full")
-CONFIGS_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs"
+CONFIGS_DIR = config.configs_dir()
 SMALL_FLAGFILE = CONFIGS_DIR / "experiments_small.flags"
 BUDGET_FLAGFILE = CONFIGS_DIR / "budget.flags"
 # The columns every record row starts with (`record_row`).
@@ -88,7 +89,7 @@ def train_settings(settings, runs_dir, num_threads=0, parallel=1, on_done=None):
   Raises:
     TrainingError: a run failed; names its log.
   """
-  runs_dir = pathlib.Path(runs_dir)
+  runs_dir = pathlib.Path(runs_dir).resolve()  # The runs start in another folder.
   runs_dir.mkdir(parents=True, exist_ok=True)
   pending, running, done = list(settings), [], {}
   start = time.time()
@@ -382,7 +383,6 @@ def epoch_budget(scale, small_epochs=None):
   `configs/experiments_small.flags` (`small_epochs` overrides its epochs);
   the steps are counted on PTB's training split as the trainer batches it.
   """
-  from tf_vmfvae import config  # pylint: disable=g-import-not-at-top
   from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
   from tf_vmfvae import train_lib  # pylint: disable=g-import-not-at-top
   check_scale(scale)
