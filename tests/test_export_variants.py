@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tf_vmfvae import config
 from tf_vmfvae import export_lib
+from tf_vmfvae import generate_lib
 from tf_vmfvae import runs
 from tf_vmfvae.data import preprocessing
 from tf_vmfvae.data import text
@@ -79,6 +80,12 @@ def test_conditioned_and_gaussian_models_export_and_answer(name, tmp_path):
       sentence_a=tf.constant(SENTENCES[0]), sentence_b=tf.constant(SENTENCES[1]),
       steps=tf.constant(3), **label)["sentences"]
   assert path_sentences.shape == (3,)
+  # The library's Generator interpolates every variant the SavedModel does,
+  # with the same path: its greedy sentences are the signature's.
+  generator = generate_lib.Generator(model_dir, max_length=6)
+  assert generator.interpolate(SENTENCES[0], SENTENCES[1], steps=3,
+                               label=2 if labelled else None) == [
+                                   s.decode("utf-8") for s in path_sentences.numpy()]
   if kwargs.get("bow_conditioned"):
     assert "sample" not in signatures  # A BoW vector needs a sentence.
   else:

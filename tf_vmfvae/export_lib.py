@@ -102,17 +102,11 @@ class NVRNNServing:
   # -- Text in and out ---------------------------------------------------------
   def tokenize(self, sentences):
     """Raw strings -> the model's batch dict ("tokens", "decoder_tokens")."""
-    ids = self.preprocessor(sentences)
-    n = tf.shape(sentences)[0]
-    eos = tf.fill([n, 1], text.EOS_ID)
-    bos = tf.fill([n, 1], text.BOS_ID)
-    tokens = tf.concat([ids, eos], axis=1).to_tensor(0)
-    decoder_tokens = tf.concat([bos, ids], axis=1).to_tensor(0)
-    return {"tokens": tokens, "decoder_tokens": decoder_tokens}
+    return preprocessing.frame_sentences(self.preprocessor(sentences))
 
   def detokenize(self, ids):
-    ids = tf.where(tf.equal(ids, text.EOS_ID), 0, ids)
-    ragged = tf.RaggedTensor.from_tensor(ids, padding=0)
+    ids = tf.where(tf.equal(ids, text.EOS_ID), text.PAD_ID, ids)
+    ragged = tf.RaggedTensor.from_tensor(ids, padding=text.PAD_ID)
     return tf.strings.reduce_join(tf.gather(self.words, ragged), axis=-1, separator=" ")
 
   def batch(self, sentences, labels=None):
@@ -168,7 +162,16 @@ class NVRNNServing:
                             batch_size=num_samples)
     return {"sentences": self.detokenize(ids)}
 
-  def interpolate(self, sentence_a, sentence_b, steps, label=None):
+  def interpolation_path(self, sentence_a, sentence_b, steps, label=None):
+    """The decoder inputs of `steps` points from sentence a's code to b's.
+
+    z moves on the great circle (spherical latents) or the straight line
+    (Gaussian) between the two posterior modes; an NVRNN-BoW's bag-of-words
+    vector moves along with it on a straight line; a label stays.
+
+    Returns:
+      (z [steps, d], bow [steps, E] or None, labels [steps] or None).
+    """
     pair = tf.stack([sentence_a, sentence_b])
     labels = None if label is None else tf.fill([2], tf.cast(label, tf.int32))
     steps = tf.maximum(steps, 1)
@@ -178,10 +181,12 @@ class NVRNNServing:
     path = (decoding.slerp if self.spherical else decoding.lerp)(mode[0], mode[1], steps)
     path_labels = None if label is None else tf.fill([steps], tf.cast(label, tf.int32))
     bow, _ = self.conditioning(batch)
-    # NVRNN-BoW: the bag-of-words vector moves along with z, on a straight line.
     path_bow = None if bow is None else decoding.lerp(bow[0], bow[1], steps)
-    ids = decoding.greedy(self.model, path, bow=path_bow, label=path_labels,
-                          max_length=self.max_length)
+    return path, path_bow, path_labels
+
+  def interpolate(self, sentence_a, sentence_b, steps, label=None):
+    path, bow, labels = self.interpolation_path(sentence_a, sentence_b, steps, label)
+    ids = decoding.greedy(self.model, path, bow=bow, label=labels, max_length=self.max_length)
     return {"sentences": self.detokenize(ids)}
 
   def endpoints(self):

@@ -95,9 +95,9 @@ class Generator:
 
   def interpolate(self, sentence_a, sentence_b, steps=5, method="greedy", label=None):
     """Decodes points between two sentences' codes (great circle on the sphere)."""
-    if self.model.latent is None or self.model.bow_conditioned:
-      raise errors.InvalidValueError("Interpolation needs a latent code and no BoW conditioning.")
-    z, _, labels = self._modes([sentence_a, sentence_b], label)
-    path = (decoding.slerp if self.serving.spherical else decoding.lerp)(z[0], z[1], steps)
-    labels = None if label is None else tf.fill([steps], label)
-    return self._decode(path, method, label=labels)
+    if self.model.latent is None:
+      raise errors.InvalidValueError("The RNNLM has no latent code to interpolate.")
+    self._check_label(label)
+    path, bow, labels = self.serving.interpolation_path(
+        tf.constant(sentence_a), tf.constant(sentence_b), tf.constant(steps), label)
+    return self._decode(path, method, bow=bow, label=labels)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_vmfvae import errors
-from tf_vmfvae.data import text
+from tf_vmfvae.data import preprocessing
 
 
 def prefetched(dataset):
@@ -163,15 +163,7 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
         np.asarray(labels, np.int32)[flat], batch_sizes)
 
   def to_batch(element):
-    words = element["ids"]
-    column = tf.ones_like(words[:, :1])
-    shape = None if "width" not in element else tf.stack([tf.shape(column)[0],
-                                                          tf.cast(element["width"], tf.int32)])
-    features = {
-        "tokens": tf.concat([words, column * text.EOS_ID], axis=1).to_tensor(shape=shape),
-        "decoder_tokens": tf.concat([column * text.BOS_ID, words],
-                                    axis=1).to_tensor(shape=shape),
-    }
+    features = preprocessing.frame_sentences(element["ids"], element.get("width"))
     if "label" in element:
       features["label"] = element["label"]
     return features

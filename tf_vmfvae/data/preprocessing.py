@@ -21,7 +21,12 @@ import tensorflow_text as tf_text
 
 from tf_vmfvae import errors
 
-UNK_ID = 1  # The id of <unk>; tf_vmfvae.data.text takes it from here.
+# The reserved tokens, ids 0..3 of every sentence vocabulary, and their ids;
+# tf_vmfvae.data.text takes them from here.
+SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(SPECIALS))
+# Ids that text never produces: the same strings in a sentence are unknown words.
+CONTROL_TOKENS = tuple(SPECIALS[i] for i in (PAD_ID, BOS_ID, EOS_ID))
 
 _TOKENIZER = tf_text.WhitespaceTokenizer()
 
@@ -130,3 +135,29 @@ class TextPreprocessor(keras.layers.Layer):
                   max_words=self.max_words, oov_id=self.oov_id,
                   reserved_tokens=self.reserved_tokens)
     return config
+
+
+def frame_sentences(ids, width=None):
+  """The model's inputs of a batch of sentences: <eos> after, <bos> before.
+
+  Args:
+    ids: int32 ragged tensor [B, (words)] of word ids (a `TextPreprocessor`'s
+      output, or a corpus's).
+    width: None (pad to the longest sentence) or an int32 scalar tensor >=
+      the longest length + 1: the padded width.
+
+  Returns:
+    {"tokens": words then <eos>, "decoder_tokens": <bos> then words}, int32
+    [B, width], padded with PAD_ID: what training and the SavedModel feed.
+
+  Example:
+  >>> frame_sentences(tf.ragged.constant([[5, 6], [7], []]))["tokens"].numpy().tolist()
+  [[5, 6, 3], [7, 3, 0], [3, 0, 0]]
+  """
+  rows = tf.cast(ids.nrows(), tf.int32)
+  # One <eos> and one <bos> per row, an empty sentence's too.
+  eos, bos = (tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.cast(i, ids.dtype)))
+              for i in (EOS_ID, BOS_ID))
+  shape = None if width is None else tf.stack([rows, tf.cast(width, tf.int32)])
+  return {"tokens": tf.concat([ids, eos], axis=1).to_tensor(PAD_ID, shape=shape),
+          "decoder_tokens": tf.concat([bos, ids], axis=1).to_tensor(PAD_ID, shape=shape)}

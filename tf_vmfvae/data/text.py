@@ -18,12 +18,13 @@ import numpy as np
 from tf_vmfvae import errors
 from tf_vmfvae.data import preprocessing
 
-PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
-SPECIALS = (PAD, UNK, BOS, EOS)
-# Ids that text never produces: the same strings in a sentence are unknown words.
-CONTROL_TOKENS = (PAD, BOS, EOS)
-PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
-UNK_ID = preprocessing.UNK_ID  # The id unknown words get, in training and serving alike.
+# The reserved tokens and ids of the featurizer (`preprocessing`), the first
+# entries of every vocabulary.
+SPECIALS = preprocessing.SPECIALS
+PAD, UNK, BOS, EOS = SPECIALS
+CONTROL_TOKENS = preprocessing.CONTROL_TOKENS
+PAD_ID, UNK_ID = preprocessing.PAD_ID, preprocessing.UNK_ID
+BOS_ID, EOS_ID = preprocessing.BOS_ID, preprocessing.EOS_ID
 _SPLIT_CHUNK = 20000  # Lines split per TensorFlow call.
 
 

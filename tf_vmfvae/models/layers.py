@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from tf_vmfvae import errors
 from tf_vmfvae import latent as latent_lib
+from tf_vmfvae.data import text
 
 _PACKAGE = "tf_vmfvae"
 
@@ -48,7 +49,7 @@ class WordDropout(keras.layers.Layer):
   [[5, 6, 0]]
   """
 
-  def __init__(self, rate, unk_id, pad_id=0, seed=None, **kwargs):
+  def __init__(self, rate, unk_id, pad_id=text.PAD_ID, seed=None, **kwargs):
     super().__init__(**kwargs)
     if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
       raise errors.InvalidValueError(f"`rate` must be in [0, 1), got {rate!r}.")
@@ -89,7 +90,7 @@ class TileOverTime(keras.layers.Layer):
   TensorShape([2, 2, 3])
   """
 
-  def __init__(self, pad_id=0, **kwargs):
+  def __init__(self, pad_id=text.PAD_ID, **kwargs):
     super().__init__(**kwargs)
     self.pad_id = pad_id
 
@@ -198,7 +199,7 @@ class SequenceReconstruction(keras.layers.Layer):
     `logits`.
   """
 
-  def __init__(self, pad_id=0, **kwargs):
+  def __init__(self, pad_id=text.PAD_ID, **kwargs):
     super().__init__(**kwargs)
     self.pad_id = pad_id
     self.recon_tracker = keras.metrics.Mean(name="recon")
@@ -241,7 +242,7 @@ def _sparse_softmax_cross_entropy(logits, labels):
   return nll, grad
 
 
-def sequence_nll(targets, logits, pad_id=0):
+def sequence_nll(targets, logits, pad_id=text.PAD_ID):
   """Per-sentence -log p(targets | logits), float32 [B]; padding ignored.
 
   Example:
