@@ -267,8 +267,6 @@ def test_word_swap_cosine_is_one_without_swaps(tmp_path, shared_runs):
     if r["swap_probability"] == 0:
       assert r["mean_cosine"] == pytest.approx(1.0, abs=1e-6)
       assert r["standard_error"] == pytest.approx(0.0, abs=1e-6)
-    if r["swap_probability"] == 1:  # Every pair swapped: the code moves.
-      assert r["mean_cosine"] < 1.0 - 1e-4
   _assert_drawn(tmp_path / "word_swap.png")
   _assert_rebuilds_from_its_rows(word_swap, tmp_path)
 
