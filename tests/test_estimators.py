@@ -5,6 +5,7 @@ log p(x) of a model and the mutual information of a batch of posteriors can
 be computed to many digits and compared with what the zoo estimates.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -29,7 +30,7 @@ def _vmf_log_density(z, mean_direction, concentration):
 def test_the_importance_weighted_nll_converges_to_the_exact_nll():
   """NVDM with a vMF code on the circle: log p(x) = log mean_theta p(x | z(theta))
   under the uniform prior. The K-sample bound is above it, by less as K grows."""
-  tf.random.set_seed(0)
+  keras.utils.set_random_seed(0)  # The weights, whatever ran before in this process.
   model = NVDM(vocabulary_size=40, hidden_dim=16, encoder_layers=1, latent_dim=2,
                concentration=3.0, seed=0)
   rng = np.random.default_rng(0)
@@ -44,11 +45,11 @@ def test_the_importance_weighted_nll_converges_to_the_exact_nll():
     exact.append(-(np.logaddexp.reduce(log_lik) - np.log(_GRID)))
   exact = np.array(exact)
   bounds = {}
-  for k in (1, 10, 2000):
+  for k, repeats in ((1, 400), (10, 200), (2000, 20)):  # Means of many estimates.
     evaluator = evaluate_lib.Evaluator(model, num_importance_samples=k, sample_chunk=500)
-    bounds[k] = np.mean([evaluator.iw_nll(batch).numpy() for _ in range(20)], axis=0)
+    bounds[k] = np.mean([evaluator.iw_nll(batch).numpy() for _ in range(repeats)], axis=0)
   # Each bound is above the exact NLL (up to its sampling noise) and tighter with K.
-  assert np.all(bounds[1] > bounds[10] - 1e-3) and np.all(bounds[10] > bounds[2000] - 1e-3)
+  assert np.all(bounds[1] > bounds[10]) and np.all(bounds[10] > bounds[2000] - 0.02), bounds
   assert np.all(bounds[2000] >= exact - 0.01)
   # The gap closes like 1/K (its leading term is Var(w) / (2 K E[w]^2)).
   np.testing.assert_allclose(bounds[2000], exact, atol=0.15)
