@@ -30,12 +30,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-def curve(model_dir, paused=None):
+def curve(model_dir, excluded=None):
   """Rows (epoch, elapsed_s, val_nll, val_ppl, train_tokens_per_second).
 
-  `paused`: {epoch: seconds} the process was stopped during that epoch.
+  `excluded`: {epoch: seconds} left out of that epoch's clock (time the
+  process did not run).
   """
-  paused = paused or {}
+  excluded = excluded or {}
   experiment = runs.load_config(model_dir)
   state = runs.load_state(model_dir)
   if experiment is None or state is None:
@@ -44,7 +45,7 @@ def curve(model_dir, paused=None):
   sentences, tokens = splits.num_examples("valid"), splits.num_tokens("valid")
   rows, elapsed = [], 0.0
   for logs in state["history"]:
-    elapsed += logs["seconds"] - paused.get(logs["epoch"], 0.0)
+    elapsed += logs["seconds"] - excluded.get(logs["epoch"], 0.0)
     rows.append((logs["epoch"], elapsed, logs["val_nll"],
                  math.exp(logs["val_nll"] * sentences / tokens),
                  logs.get("train_tokens_per_second", float("nan"))))
@@ -55,9 +56,9 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model_dir", required=True)
   parser.add_argument("--output", required=True, help="Path without extension.")
-  parser.add_argument("--paused", default="",
-                      help="EPOCH=SECONDS,...: time the process was stopped (kill -STOP) "
-                      "during an epoch, taken off the clock from that epoch on.")
+  parser.add_argument("--excluded", default="",
+                      help="EPOCH=SECONDS,...: time the process did not run during an "
+                      "epoch, taken off the clock from that epoch on.")
   parser.add_argument("--reference", action="append", default=[],
                       help="CSV=LABEL: a curve this script wrote earlier, drawn beside "
                       "(repeatable).")
@@ -67,9 +68,9 @@ def main():
                       help="A converged run's best validation NLL: prints how far this "
                       "run's best is from it.")
   args = parser.parse_args()
-  paused = {int(e): float(s) for e, s in
-            (item.split("=") for item in args.paused.split(",") if item)}
-  rows = curve(args.model_dir, paused)
+  excluded = {int(e): float(s) for e, s in
+              (item.split("=") for item in args.excluded.split(",") if item)}
+  rows = curve(args.model_dir, excluded)
   output = pathlib.Path(args.output)
   output.parent.mkdir(parents=True, exist_ok=True)
   with open(output.with_suffix(".csv"), "w", newline="") as f:
