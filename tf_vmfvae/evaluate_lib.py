@@ -229,11 +229,13 @@ def evaluate(model_dir, split="test", num_importance_samples=DEFAULT_IMPORTANCE_
                       float(tf.reduce_sum(model.num_tokens(batch))))
 
   if progress:
-    logger.info("Scoring %s of %s: the ELBO%s%s.", split, model_dir,
-                "" if model.latent is None or not num_importance_samples else
-                f", then the importance-weighted NLL with K={evaluator.k}",
-                "" if evaluator.k >= FINAL_IMPORTANCE_SAMPLES or model.latent is None else
-                f" (--num_importance_samples={FINAL_IMPORTANCE_SAMPLES} for final numbers)")
+    plan = "the ELBO"
+    if model.latent is not None:
+      if num_importance_samples:
+        plan += f", then the importance-weighted NLL with K={evaluator.k}"
+      if evaluator.k < FINAL_IMPORTANCE_SAMPLES:
+        plan += f" (--num_importance_samples={FINAL_IMPORTANCE_SAMPLES} for final numbers)"
+    logger.info("Scoring %s of %s: %s.", split, model_dir, plan)
   # ELBO, MI and AU on batches in file order: the MI estimate takes each
   # batch as a sample of the aggregate posterior, so it must not be sorted.
   recon, kl, tokens, means, mis, paper_recon = [], [], [], [], [], []

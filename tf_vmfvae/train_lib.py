@@ -75,27 +75,24 @@ def build_model(experiment, vocabulary_size, num_labels=0):
   kwargs = dict(experiment.model)
   kwargs.setdefault("seed", experiment.train.seed)
   if experiment.family == "nvdm":
-    model = NVDM(vocabulary_size=vocabulary_size, **kwargs)
-  else:
-    if num_labels:
-      kwargs["num_labels"] = num_labels
-    model = NVRNN(vocabulary_size=vocabulary_size, **kwargs)
-  check_xla_support(model, experiment.train.jit_compile)
-  return model
+    return NVDM(vocabulary_size=vocabulary_size, **kwargs)
+  if num_labels:
+    kwargs["num_labels"] = num_labels
+  return NVRNN(vocabulary_size=vocabulary_size, **kwargs)
 
 
 def check_xla_support(model, jit_compile):
   """Refuses `jit_compile` for a latent sampled with Wood's rejection loop.
 
   TFP's loop draws normals of a shape computed inside the loop, which XLA
-  cannot compile; the loop-free "table" sampler compiles.
+  cannot compile; the loop-free "table" sampler compiles (a learned kappa
+  has only Wood's).
   """
   latent_layer = getattr(model, "latent", None)
   if jit_compile and getattr(latent_layer, "sampler", None) == "wood":
     raise errors.InvalidValueError(
-        "--jit_compile needs --sampler=table: Wood's rejection sampler "
-        f"({'a learned kappa' if latent_layer.learned else 'the default'}) does not compile "
-        "under XLA." + (" A learned kappa has no XLA path." if latent_layer.learned else ""))
+        "--jit_compile needs --sampler=table: Wood's rejection sampler does not compile "
+        "under XLA" + (", and a learned kappa has no other." if latent_layer.learned else "."))
 
 
 class FixedValidationSeed(keras.callbacks.Callback):
@@ -523,6 +520,7 @@ def _train(experiment, model_dir, strategy, chief, verbose, callbacks, flags_tex
       model = build_model(experiment, len(splits.vocabulary), splits.num_labels)
       model.compile(optimizer=optimization.make_optimizer(tc, steps),
                     jit_compile=tc.jit_compile)
+  check_xla_support(model, tc.jit_compile)  # A resumed run's model too.
   if chief:  # The configuration has built a model: now it may be written.
     (model_dir / runs.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
     removed = runs.remove_partial_files(model_dir)

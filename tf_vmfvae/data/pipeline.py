@@ -154,10 +154,10 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
   batch_sizes = np.array([len(b) for b in batches], np.int64)
   elements = {"ids": tf.RaggedTensor.from_row_lengths(words, batch_sizes)}
   if pad_to_bucket_edge:
+    # Words + <eos>: a bucket's longest sentence has (bucket + 1) * width - 1 words.
     longest = np.array([lengths[b].max() for b in batches], np.int64)
-    edges = ((longest // bucket_width + 1) * bucket_width - 1 if bucket_width > 0
-             else np.full_like(longest, lengths.max()))
-    elements["width"] = edges + 1  # Words + <eos> (or <bos> + words).
+    elements["width"] = ((longest // bucket_width + 1) * bucket_width if bucket_width > 0
+                         else np.full_like(longest, lengths.max() + 1))
   if labels is not None:
     elements["label"] = tf.RaggedTensor.from_row_lengths(
         np.asarray(labels, np.int32)[flat], batch_sizes)

@@ -250,12 +250,6 @@ def test_metrics(model_dir, split="test"):
                                progress=False)
 
 
-def history(model_dir):
-  """The per-epoch logs of a run (its state.json history)."""
-  from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
-  return runs.load_state(model_dir)["history"]
-
-
 def write_csv(path, rows):
   """Writes a list of dicts (same keys) as CSV; returns the path."""
   path = pathlib.Path(path)
