@@ -46,10 +46,10 @@ def test_paper_protocol_flagfiles_add_three_draws_to_their_base(base, monkeypatc
   monkeypatch.chdir(ROOT)  # Their nested --flagfile is relative to the repository.
   protocol = _experiment(ROOT / f"configs/{base}_paper_protocol.flags")
   plain = _experiment(ROOT / f"configs/{base}.flags")
-  assert protocol.model.pop("decode_samples") == 3
-  assert protocol == plain and "decode_samples" not in plain.model
+  assert protocol.model.pop("decode_mean_of") == 3
+  assert protocol == plain and "decode_mean_of" not in plain.model
   assert train_lib.build_model(_experiment(ROOT / f"configs/{base}_paper_protocol.flags"),
-                               vocabulary_size=40).decode_samples == 3
+                               vocabulary_size=40).decode_mean_of == 3
 
 
 def test_a_bare_family_gets_its_own_model_defaults():
@@ -112,7 +112,7 @@ def test_a_shipped_flagfile_can_be_named_from_any_folder(tmp_path, monkeypatch):
   assert train.experiment_from_args("--flagfile=ptb") == by_path
   # Inside a flagfile too: ptb_paper_protocol.flags reads --flagfile=ptb.
   protocol = train.experiment_from_args("--flagfile=ptb_paper_protocol")
-  assert protocol.model["decode_samples"] == 3
+  assert protocol.model["decode_mean_of"] == 3
   assert protocol.model["concentration"] == by_path.model["concentration"]
   with pytest.raises(FileNotFoundError, match=r"--flagfile=ptbb: no such file.*shipped: .*ptb,"):
     train.experiment_from_args("--flagfile=ptbb")

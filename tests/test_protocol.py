@@ -1,13 +1,17 @@
-"""The paper's training protocol (`decode_samples`): n = 1 is the true ELBO,
-n > 1 decodes the mean of n draws (NVRNN) or averages n reconstructions
-(NVDM); the evaluator reports it beside the true ELBO."""
+"""The paper's training protocol: n = 1 is the true ELBO; n > 1 decodes the
+mean of n draws (NVRNN, `decode_mean_of`: not a bound) or averages n
+reconstructions (NVDM, `reconstruction_draws`: a bound); the evaluator
+reports it beside the true ELBO."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_vmfvae import config
+from tf_vmfvae import errors
 from tf_vmfvae import evaluate_lib
+from tf_vmfvae import train
 from tf_vmfvae.models import NVDM
 from tf_vmfvae.models import NVRNN
 
@@ -41,12 +45,12 @@ def test_one_draw_is_the_elbo_reconstruction_exactly(family):
   z = model.latent.sample(params, seed=tf.constant([1, 2]))
   np.testing.assert_array_equal(model.reconstruction_nll_of_draws(batch, z[None]).numpy(),
                                 model.reconstruction_nll(batch, z).numpy())
-  assert model.decode_samples == 1 and model.get_config()["decode_samples"] == 1
+  assert model.protocol_draws == 1
 
 
 def test_nvdm_averages_the_reconstruction_of_each_draw():
   model = NVDM(vocabulary_size=20, hidden_dim=8, latent_dim=4, concentration=10.0,
-               decode_samples=3, seed=0)
+               reconstruction_draws=3, seed=0)
   batch = {"counts": tf.constant(np.random.default_rng(0).poisson(1.0, (5, 20)), tf.float32)}
   params = model.latent.posterior_parameters(model.encode_features(batch))
   draws = model.latent.sample(params, num_samples=3, seed=tf.constant([3, 4]))
@@ -59,7 +63,7 @@ def test_training_with_three_draws_puts_the_paper_number_below_the_true_elbo():
   """Decoding a mean of 3 draws is less noisy than one draw: on a model
   trained that way the paper-protocol NLL falls below the true ELBO."""
   keras.utils.set_random_seed(0)  # Whatever ran before in this process.
-  model = _nvrnn(decode_samples=3)
+  model = _nvrnn(decode_mean_of=3)
   model.compile(optimizer=keras.optimizers.Adam(0.01))
   for step in range(300):
     model.train_on_batch(_sentences(32, seed=step))
@@ -72,8 +76,37 @@ def test_training_with_three_draws_puts_the_paper_number_below_the_true_elbo():
 
 
 @pytest.mark.parametrize("value", [0, 2.0, -1])
-def test_decode_samples_is_validated(value):
-  with pytest.raises(ValueError, match="`decode_samples` must be an integer >= 1"):
-    _nvrnn(decode_samples=value)
-  with pytest.raises(ValueError, match="`decode_samples` must be an integer >= 1"):
-    NVDM(vocabulary_size=20, decode_samples=value)
+def test_the_number_of_draws_is_validated(value):
+  with pytest.raises(ValueError, match="`decode_mean_of` must be an integer >= 1"):
+    _nvrnn(decode_mean_of=value)
+  with pytest.raises(ValueError, match="`reconstruction_draws` must be an integer >= 1"):
+    NVDM(vocabulary_size=20, reconstruction_draws=value)
+
+
+def test_configs_saved_under_the_old_shared_name_load_as_each_familys_own():
+  """`decode_samples` named both; saved models and run configs keep loading."""
+  nvrnn = _nvrnn(decode_mean_of=3).get_config()
+  nvrnn["decode_samples"] = nvrnn.pop("decode_mean_of")
+  assert NVRNN.from_config(nvrnn).decode_mean_of == 3
+  nvdm = NVDM(vocabulary_size=20, reconstruction_draws=2).get_config()
+  nvdm["decode_samples"] = nvdm.pop("reconstruction_draws")
+  assert NVDM.from_config(nvdm).reconstruction_draws == 2
+  old_run = config.ExperimentConfig(family="nvdm", data=config.DataConfig(dataset="20news"),
+                                    model={"decode_samples": 3}).to_json()
+  assert config.ExperimentConfig.from_json(old_run).model == {"reconstruction_draws": 3}
+  with pytest.raises(ValueError, match="Give `decode_mean_of` only"):
+    NVRNN.from_config({**nvrnn, "decode_mean_of": 3})
+
+
+@pytest.mark.parametrize("family,own,other", [("nvrnn", "decode_mean_of", "reconstruction_draws"),
+                                              ("nvdm", "reconstruction_draws", "decode_mean_of")])
+def test_each_family_takes_its_own_flag_and_the_old_name(family, own, other):
+  assert train.experiment_from_args(f"--family={family}", f"--{own}=3").model[own] == 3
+  assert own not in train.experiment_from_args(f"--family={family}").model
+  assert train.experiment_from_args(f"--family={family}", "--decode_samples=3").model[own] == 3
+  # Older runs' flags.txt list --decode_samples=1: the true ELBO, recorded as nothing.
+  assert own not in train.experiment_from_args(f"--family={family}", "--decode_samples=1").model
+  with pytest.raises(errors.InvalidValueError, match=f"--{other} is not a flag of"):
+    train.experiment_from_args(f"--family={family}", f"--{other}=3")
+  with pytest.raises(errors.InvalidValueError, match=f"Give --{own} only"):
+    train.experiment_from_args(f"--family={family}", f"--{own}=3", "--decode_samples=2")

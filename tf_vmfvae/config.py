@@ -46,6 +46,31 @@ def flagfile_path(name_or_path):
       f"(shipped: {', '.join(names)}).")
 
 FAMILIES = ("nvrnn", "nvdm")
+# Model arguments that were renamed, per family: {old name: new name}. Run
+# directories and saved models written under an old name still load.
+# `decode_samples` named two things: the mean of n draws fed to the NVRNN
+# decoder (not a bound), and n NVDM reconstructions averaged (a bound).
+RENAMED_MODEL_ARGUMENTS = {
+    "nvrnn": {"decode_samples": "decode_mean_of"},
+    "nvdm": {"decode_samples": "reconstruction_draws"},
+}
+
+
+def upgrade_model_arguments(family, arguments):
+  """`arguments` (a model's config) with renamed keys under their new names.
+
+  Example:
+  >>> upgrade_model_arguments("nvrnn", {"decode_samples": 3})
+  {'decode_mean_of': 3}
+  """
+  upgraded = dict(arguments)
+  for old, new in RENAMED_MODEL_ARGUMENTS.get(family, {}).items():
+    if old in upgraded:
+      if new in upgraded:
+        raise errors.InvalidValueError(f"Give `{new}` only (`{old}` is its old name).")
+      upgraded[new] = upgraded.pop(old)
+  return upgraded
+
 OPTIMIZERS = ("sgd", "adam")
 # NVRNN decoders: Standard feeds the previous word, Inputless only z.
 DECODER_MODES = ("standard", "inputless")
@@ -177,7 +202,8 @@ class ExperimentConfig:
   def from_json(cls, text):
     raw = json.loads(text)
     return cls(family=raw["family"], data=DataConfig(**raw["data"]),
-               model=raw["model"], train=TrainConfig(**raw["train"]))
+               model=upgrade_model_arguments(raw["family"], raw["model"]),
+               train=TrainConfig(**raw["train"]))
 
   def save(self, path):
     pathlib.Path(path).write_text(self.to_json() + "\n")

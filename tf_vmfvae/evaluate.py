@@ -34,7 +34,8 @@ _PAPER_ESTIMATOR_SAMPLES = flags.DEFINE_integer(
     "paper_estimator_samples", None,
     "n > 0 also reports the paper's protocol with n posterior draws (n=3 there): NVRNN "
     "decodes their mean and charges one KL (not a bound); NVDM averages the "
-    "reconstruction over them. Default: the model's --decode_samples if > 1, else off.")
+    "reconstruction over them. Default: the n the model trained with "
+    "(--decode_mean_of / --reconstruction_draws) if > 1, else off.")
 _NUM_THREADS = flags.DEFINE_integer(
     "num_threads", 0, "CPU threads for TensorFlow's thread pools (0: TF's default).")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON path; default model_dir/eval_<split>.json.")

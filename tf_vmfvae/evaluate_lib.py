@@ -12,7 +12,7 @@ tokens are word counts), through their shared analysis API
   MI, AU     = mutual information I(x; z) (batch estimate, <= log B:
                "mi_cap") and active units: `tf_vmfvae.latent.usage`.
   paper NLL  = the paper's protocol with n draws of q (n = 3 in its code;
-               by default n = the model's `decode_samples` when > 1, else
+               by default n = the model's own (`protocol_draws`) when > 1, else
                off), through the model's `reconstruction_nll_of_draws` plus
                KL(q || p). NVRNN: -log p(x | mean of the n draws): the mean
                (unnormalised, as the paper's code decodes it) is less noisy
@@ -196,7 +196,7 @@ def evaluate(model_dir, split="test", num_importance_samples=DEFAULT_IMPORTANCE_
       at least every 10 s (batches, examples, tokens/s, ETA).
     paper_estimator_samples: n > 0 also reports "paper_nll" / "paper_ppl",
       the paper's protocol with n draws (see the module docstring); None:
-      the model's `decode_samples` if > 1, else off; 0: off.
+      the model's `protocol_draws` if > 1, else off; 0: off.
 
   Returns:
     A dict. Per example: "nll" (ELBO), "recon", "kl", "iw_nll"; "ppl" and
@@ -213,7 +213,7 @@ def evaluate(model_dir, split="test", num_importance_samples=DEFAULT_IMPORTANCE_
   splits = runs.load_data(experiment, model_dir, splits=[split])
   evaluator = Evaluator(model, num_importance_samples, sample_chunk)
   if paper_estimator_samples is None:
-    paper_estimator_samples = model.decode_samples if model.decode_samples > 1 else 0
+    paper_estimator_samples = model.protocol_draws if model.protocol_draws > 1 else 0
 
   def batches(bucket_width, what):
     """The split's batches, reporting progress when asked."""
@@ -274,7 +274,7 @@ def evaluate(model_dir, split="test", num_importance_samples=DEFAULT_IMPORTANCE_
     metrics.update(paper_nll=float(paper_nll.mean()),
                    paper_ppl=corpus_perplexity(paper_nll, tokens),
                    paper_estimator_samples=paper_estimator_samples,
-                   trained_decode_samples=model.decode_samples)
+                   trained_protocol_draws=model.protocol_draws)
     if experiment.family == "nvdm":
       metrics["paper_ppl_doc"] = document_perplexity(paper_nll, tokens)
   if experiment.family == "nvrnn":

@@ -87,11 +87,18 @@ _TIE_EMBEDDINGS = flags.DEFINE_bool(
 _DROPOUT = flags.DEFINE_float(
     "dropout", None,
     "NVRNN: dropout on embeddings and outputs; NVDM: on the encoder." + _FAMILY_DEFAULT)
+_DECODE_MEAN_OF = flags.DEFINE_integer(
+    "decode_mean_of", 1,
+    "NVRNN training protocol: 1 = the true ELBO (one z per sentence); n > 1 = the paper's "
+    "code (n=3): the decoder reads the mean of n draws of z and one draw's KL is charged "
+    "(not a bound).", lower_bound=1)
+_RECONSTRUCTION_DRAWS = flags.DEFINE_integer(
+    "reconstruction_draws", 1,
+    "NVDM training protocol: the reconstruction averaged over n draws of z (the paper's "
+    "code: 3); still the ELBO, with less variance.", lower_bound=1)
 _DECODE_SAMPLES = flags.DEFINE_integer(
-    "decode_samples", 1,
-    "Training protocol: 1 = the true ELBO (one z per example); n > 1 = the paper's "
-    "code (n=3): NVRNN decodes the mean of n draws (not a bound), NVDM averages the "
-    "reconstruction over n draws.", lower_bound=1)
+    "decode_samples", None,
+    "Old name of --decode_mean_of (NVRNN) and --reconstruction_draws (NVDM).", lower_bound=1)
 _DECODER_HIDDEN_DIM = flags.DEFINE_integer(
     "decoder_hidden_dim", 0, "NVDM: a hidden layer in the decoder (0: none; paper's code: 400).",
     lower_bound=0)
@@ -211,6 +218,30 @@ def concentration_for_kl_nats(nats):
     raise errors.InvalidValueError(f"--kl_nats: {error}") from None
 
 
+def protocol_draws_from_flags():
+  """{model argument: n} of the paper's protocol, or {} for the true ELBO.
+
+  NVRNN's `decode_mean_of` and NVDM's `reconstruction_draws` are different
+  things; the flag of the other family is refused, and their old shared
+  name, --decode_samples, is read as the family's own.
+  """
+  given = {_DECODE_MEAN_OF.name: _DECODE_MEAN_OF.value,
+           _RECONSTRUCTION_DRAWS.name: _RECONSTRUCTION_DRAWS.value}
+  own = config_lib.RENAMED_MODEL_ARGUMENTS[_FAMILY.value][_DECODE_SAMPLES.name]
+  for name, value in given.items():
+    if name != own and value != 1:
+      raise errors.InvalidValueError(f"--{name} is not a flag of --family={_FAMILY.value}: "
+                                     f"use --{own}.")
+  if _DECODE_SAMPLES.value not in (None, 1):  # Older runs' flags.txt read 1.
+    if given[own] != 1:
+      raise errors.InvalidValueError(
+          f"Give --{own} only (--{_DECODE_SAMPLES.name} is its old name).")
+    logging.warning("--%s is an old name: --%s=%d", _DECODE_SAMPLES.name, own,
+                    _DECODE_SAMPLES.value)
+    given[own] = _DECODE_SAMPLES.value
+  return {own: given[own]} if given[own] != 1 else {}
+
+
 def experiment_from_flags():
   from tf_vmfvae import config  # pylint: disable=g-import-not-at-top
   model = {
@@ -226,8 +257,7 @@ def experiment_from_flags():
   if _KL_NATS.value is not None:
     model["concentration"] = concentration_for_kl_nats(_KL_NATS.value)
   # Recorded only when set, so that older runs' configs stay equal.
-  if _DECODE_SAMPLES.value != 1:
-    model["decode_samples"] = _DECODE_SAMPLES.value
+  model.update(protocol_draws_from_flags())
   if _SAMPLER.value != "wood":
     model["sampler"] = _SAMPLER.value
   if _FAMILY.value == "nvrnn":

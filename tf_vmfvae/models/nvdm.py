@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tf_vmfvae import config as config_lib
 from tf_vmfvae import errors
 from tf_vmfvae import latent as latent_lib
 from tf_vmfvae.models import base
@@ -67,10 +68,11 @@ class NVDM(base.Model):
       paper's code, "tanh", ...: any `keras.activations` name).
     dropout: float, dropout on the encoder's input and hidden layers
       (paper: 0.1).
-    decode_samples: int >= 1, latent draws per document in training, their
-      reconstructions averaged (the paper's code: 3). Each draw's is an
-      unbiased estimate, so the objective is still the ELBO, with less
-      variance.
+    reconstruction_draws: int >= 1, latent draws per document in training,
+      their reconstructions averaged (the paper's code: 3). Each draw's is
+      an unbiased estimate, so the objective is still the ELBO, with less
+      variance. Saved configs with its old name, `decode_samples`, still
+      load.
     seed: int or None.
     **kwargs: `keras.Model` arguments.
 
@@ -90,15 +92,16 @@ class NVDM(base.Model):
   def __init__(self, vocabulary_size, hidden_dim=400, encoder_layers=2, latent_dim=25,
                latent="vmf", concentration=100.0, kl_schedule="constant", free_bits=0.0,
                min_concentration=1.0, max_concentration=500.0, decoder_hidden_dim=0,
-               decoder_activation="tanh", dropout=0.1, decode_samples=1, sampler="wood", seed=None,
+               decoder_activation="tanh", dropout=0.1, reconstruction_draws=1, sampler="wood",
+               seed=None,
                **kwargs):
     for name, value in (("vocabulary_size", vocabulary_size), ("hidden_dim", hidden_dim),
                         ("encoder_layers", encoder_layers)):
       if not isinstance(value, int) or value < 1:
         raise errors.InvalidValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
-    if not isinstance(decode_samples, int) or decode_samples < 1:
+    if not isinstance(reconstruction_draws, int) or reconstruction_draws < 1:
       raise errors.InvalidValueError(
-          f"`decode_samples` must be an integer >= 1, got {decode_samples!r}.")
+          f"`reconstruction_draws` must be an integer >= 1, got {reconstruction_draws!r}.")
     if latent not in NVDM_LATENTS:
       raise errors.InvalidValueError(
           f"`latent` must be one of {list(NVDM_LATENTS)}, got {latent!r}.")
@@ -139,12 +142,12 @@ class NVDM(base.Model):
 
     # === Functional model ===
     features = encoder(counts)["features"]
-    if decode_samples == 1:
+    if reconstruction_draws == 1:
       logits = decoder({"z": latent_layer(features, sample=True)})
     else:  # n draws per document, decoded as one batch of n * B.
-      draws = latent_layer(features, sample=True, num_samples=decode_samples)
+      draws = latent_layer(features, sample=True, num_samples=reconstruction_draws)
       logits = keras.ops.reshape(decoder({"z": keras.ops.reshape(draws, (-1, latent_dim))}),
-                                 (decode_samples, -1, vocabulary_size))
+                                 (reconstruction_draws, -1, vocabulary_size))
     outputs = BagOfWordsReconstruction(name="reconstruction")(counts, logits)
     super().__init__(inputs={"counts": counts}, outputs=outputs, **kwargs)
 
@@ -163,7 +166,7 @@ class NVDM(base.Model):
     self.decoder_hidden_dim = decoder_hidden_dim
     self.decoder_activation = decoder_activation
     self.dropout = dropout
-    self.decode_samples = decode_samples
+    self.reconstruction_draws = reconstruction_draws
     self.seed = seed
     self.encoder = encoder
     self.latent = latent_layer
@@ -179,13 +182,18 @@ class NVDM(base.Model):
   def reconstruction_nll_of_draws(self, batch, draws):
     """-log p(x|z) averaged over draws [n, B, d] of q, per document [B].
 
-    The paper's protocol (3 draws), as in training with `decode_samples`:
+    The paper's protocol (3 draws), as in training with `reconstruction_draws`:
     an unbiased estimate of the ELBO's reconstruction term.
     """
     n, b = tf.shape(draws)[0], tf.shape(draws)[1]
     logits = self.decoder({"z": tf.reshape(draws, [n * b, self.latent_dim])})
     logits = tf.reshape(logits, [n, b, self.vocabulary_size])
     return tf.reduce_mean(bag_of_words_nll(batch["counts"], logits), axis=0)
+
+  @property
+  def protocol_draws(self):
+    """n of the paper's protocol this model trained with (`reconstruction_draws`)."""
+    return self.reconstruction_draws
 
   def num_tokens(self, batch):
     return tf.reduce_sum(batch["counts"], axis=-1)
@@ -197,9 +205,9 @@ class NVDM(base.Model):
         "encoder_layers": self.encoder_layers, **latent_lib.latent_config(self),
         "decoder_hidden_dim": self.decoder_hidden_dim,
         "decoder_activation": self.decoder_activation, "dropout": self.dropout,
-        "decode_samples": self.decode_samples, "seed": self.seed,
+        "reconstruction_draws": self.reconstruction_draws, "seed": self.seed,
     }
 
   @classmethod
   def from_config(cls, config):
-    return cls(**config)
+    return cls(**config_lib.upgrade_model_arguments("nvdm", config))

@@ -66,10 +66,11 @@ class NVRNN(base.Model):
       projected to `embedding_dim` and scored against the input embeddings
       (Press & Wolf 2017; Inan et al. 2017), plus a bias: 4x fewer softmax
       FLOPs at the paper's sizes (100 vs 400), 3M fewer parameters.
-    decode_samples: int >= 1. The training protocol: 1 (default) decodes one
-      z ~ q, the true ELBO; n > 1 decodes the (unnormalised) mean of n
+    decode_mean_of: int >= 1. The training protocol: 1 (default) decodes
+      one z ~ q, the true ELBO; n > 1 decodes the (unnormalised) mean of n
       draws, as the paper's code does with 3, still charging one KL: that
-      is not a bound (see `reconstruction_nll_of_draws`).
+      is not a bound (see `reconstruction_nll_of_draws`). Saved configs
+      with its old name, `decode_samples`, still load.
     seed: int or None, seeds the sampler and, one stream each, the dropouts.
     **kwargs: `keras.Model` arguments (name, dtype).
 
@@ -96,7 +97,7 @@ class NVRNN(base.Model):
                min_concentration=1.0, max_concentration=500.0, encoder_layers=1,
                bidirectional=False, decoder_mode="standard", word_dropout=0.0,
                bow_conditioned=False, num_labels=0, label_dim=50, dropout=0.5,
-               tie_embeddings=False, decode_samples=1, sampler="wood", seed=None, **kwargs):
+               tie_embeddings=False, decode_mean_of=1, sampler="wood", seed=None, **kwargs):
     _check(isinstance(vocabulary_size, int) and vocabulary_size > len(text.SPECIALS),
            "vocabulary_size", vocabulary_size, f"an integer > {len(text.SPECIALS)}")
     for name, value in (("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim),
@@ -111,8 +112,8 @@ class NVRNN(base.Model):
     _check(isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0, "dropout", dropout,
            "in [0, 1)")
     _check(latent in latent_lib.KINDS, "latent", latent, f"one of {list(latent_lib.KINDS)}")
-    _check(isinstance(decode_samples, int) and decode_samples >= 1, "decode_samples",
-           decode_samples, "an integer >= 1")
+    _check(isinstance(decode_mean_of, int) and decode_mean_of >= 1, "decode_mean_of",
+           decode_mean_of, "an integer >= 1")
 
     # === Layers ===
     embedding_class = (layers.TiedEmbedding if tie_embeddings
@@ -199,10 +200,10 @@ class NVRNN(base.Model):
     inputs = {"tokens": tokens, "decoder_tokens": decoder_tokens}
     to_decoder = {"decoder_tokens": decoder_tokens}
     encoded = encoder(tokens) if encoder is not None else {}
-    if latent_layer is not None and decode_samples == 1:
+    if latent_layer is not None and decode_mean_of == 1:
       to_decoder["z"] = latent_layer(encoded["features"], sample=True)
     elif latent_layer is not None:  # The paper's protocol: the mean of the draws.
-      draws = latent_layer(encoded["features"], sample=True, num_samples=decode_samples)
+      draws = latent_layer(encoded["features"], sample=True, num_samples=decode_mean_of)
       to_decoder["z"] = keras.ops.mean(draws, axis=0)
     if bow_conditioned:
       to_decoder["bow"] = encoded["bow"]
@@ -232,7 +233,7 @@ class NVRNN(base.Model):
     self.label_dim = label_dim
     self.dropout = dropout
     self.tie_embeddings = tie_embeddings
-    self.decode_samples = decode_samples
+    self.decode_mean_of = decode_mean_of
     self.seed = seed
     self.encoder = encoder
     self.latent = latent_layer
@@ -260,11 +261,16 @@ class NVRNN(base.Model):
     """The paper's protocol: -log p(x | mean of the draws) per sentence, [B].
 
     `draws` [n, B, d] are z ~ q(z|x); their mean is decoded as it is (inside
-    the ball for spherical latents), as in training with `decode_samples`.
+    the ball for spherical latents), as in training with `decode_mean_of`.
     With the KL of q added this is NOT a bound on -log p(x): the mean is a
     less noisy code than the one draw the KL pays for.
     """
     return self.reconstruction_nll(batch, tf.reduce_mean(draws, axis=0))
+
+  @property
+  def protocol_draws(self):
+    """n of the paper's protocol this model trained with (`decode_mean_of`)."""
+    return self.decode_mean_of
 
   def num_tokens(self, batch):
     """Tokens per sentence, <eos> included."""
@@ -365,10 +371,10 @@ class NVRNN(base.Model):
         "decoder_mode": self.decoder_mode, "word_dropout": self.word_dropout,
         "bow_conditioned": self.bow_conditioned, "num_labels": self.num_labels,
         "label_dim": self.label_dim, "dropout": self.dropout,
-        "tie_embeddings": self.tie_embeddings, "decode_samples": self.decode_samples,
+        "tie_embeddings": self.tie_embeddings, "decode_mean_of": self.decode_mean_of,
         "seed": self.seed,
     }
 
   @classmethod
   def from_config(cls, config):
-    return cls(**config)
+    return cls(**config_lib.upgrade_model_arguments("nvrnn", config))
