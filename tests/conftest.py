@@ -46,6 +46,7 @@ def mirrored_strategy():
 SLOW_FILES = frozenset({
     "test_cli.py",            # every binary in a subprocess
     "test_experiments.py",    # 27 tiny trainings
+    "test_export_variants.py",  # every conditioned and Gaussian variant exported
     "test_multi_worker.py",   # local clusters of processes
     "test_notebooks.py",      # the Colab notebooks, top to bottom
     "test_resume.py",         # kill -9 during training
