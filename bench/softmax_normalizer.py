@@ -1,16 +1,22 @@
-"""The softmax of importance-weighted decoding: its matmul against the rest.
+"""The tied softmax's matmuls against the rest of its work (the normalizer).
 
 Usage:
-  python bench/softmax_normalizer.py [--rows 55000] [--repeats 3]
+  python bench/softmax_normalizer.py [--rows 55000] [--train_rows 704] [--repeats 3]
 
-The evaluator's K-sample decoding scores every token-sample against the
-whole vocabulary: logits = h E^T + b ([rows, 100] · [100, 10K] for the tied
-PTB model), then -log softmax at the target. Times, on random data, the
-matmul alone and the per-row NLL computed four ways (the model's
-`layers._sparse_softmax_cross_entropy`, the normalizer compiled by XLA,
-everything under XLA, and slabs of rows in a loop); prints the best of
-`--repeats` beside the machine's matmul roofline measured in the same run.
-Asserts only that the four ways agree.
+Logits = h E^T + b ([rows, 100] · [100, 10K] for the tied PTB model), then
+-log softmax at the target. On random data, best of `--repeats`, beside the
+machine's matmul roofline measured in the same run:
+
+- importance-weighted decoding (forward only, `--rows` token-samples): the
+  matmul alone, and the NLL computed five ways: the model's
+  `layers._sparse_softmax_cross_entropy`, the normalizer compiled by XLA,
+  everything under XLA, slabs of rows in a loop;
+- the training step (forward and backward, `--train_rows` tokens: batch 32
+  of 22): the three matmuls alone, the model's loss, the loss with its
+  forward and backward elementwise work each compiled by XLA, and
+  TensorFlow's fused `sparse_softmax_cross_entropy_with_logits`.
+
+Asserts only that the ways agree.
 """
 
 import argparse
@@ -75,12 +81,65 @@ def in_slabs(slab):
   return run
 
 
+@tf.custom_gradient
+def _loss_xla_pieces(logits, targets):
+  nll, probabilities = _forward_xla(logits, targets)
+  return nll, lambda upstream: (_backward_xla(probabilities, targets, upstream), None)
+
+
+@tf.function(jit_compile=True)
+def _forward_xla(logits, targets):
+  shift = tf.reduce_max(logits, axis=1, keepdims=True)
+  exponentials = tf.exp(logits - shift)
+  totals = tf.reduce_sum(exponentials, axis=1)
+  nll = (tf.math.log(totals) + shift[:, 0]
+         - tf.gather(logits, targets, axis=1, batch_dims=1))
+  return nll, exponentials / totals[:, None]
+
+
+@tf.function(jit_compile=True)
+def _backward_xla(probabilities, targets, upstream):
+  return (probabilities - tf.one_hot(targets, tf.shape(probabilities)[1])) * upstream[:, None]
+
+
+def _training_step(loss_of_logits):
+  """Gradients of sum(loss(h E^T + b)) w.r.t. h, E, b."""
+  @tf.function
+  def run(h, embeddings, bias, targets):
+    with tf.GradientTape() as tape:
+      tape.watch([h, embeddings, bias])
+      loss = tf.reduce_sum(loss_of_logits(_logits(h, embeddings, bias), targets))
+    return tape.gradient(loss, [h, embeddings, bias])
+  return run
+
+
+TRAINING_WAYS = {
+    # A loss linear in the logits: its gradient is the same three matmuls, no normalizer.
+    "matmuls alone": _training_step(lambda logits, targets: 1e-3 * logits),
+    "as the model": _training_step(layers._sparse_softmax_cross_entropy),  # pylint: disable=protected-access
+    "elementwise under XLA": _training_step(_loss_xla_pieces),
+    "TF's fused op": _training_step(
+        lambda logits, targets: tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)),
+}
+
+
+def _best_seconds(run, args, repeats):
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy(), run(*args))
+    best = min(best, time.perf_counter() - start)
+  return best
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--rows", type=int, default=55_000,
                       help="Token-samples (K=50 x 50 sentences x ~22 tokens).")
   parser.add_argument("--dim", type=int, default=100)
   parser.add_argument("--vocabulary", type=int, default=10_000)
+  parser.add_argument("--train_rows", type=int, default=704,
+                      help="Tokens of a training step (batch 32 x 22).")
   parser.add_argument("--repeats", type=int, default=3)
   args = parser.parse_args()
   common.print_machine_and_roofline()
@@ -91,6 +150,7 @@ def main():
   targets = tf.constant(rng.integers(1, args.vocabulary, size=(args.rows,)), tf.int32)
   flops = 2.0 * args.rows * args.dim * args.vocabulary
   reference = as_the_model(h, embeddings, bias, targets).numpy()
+  print(f"Importance-weighted decoding, forward only, {args.rows} token-samples:")
   for name, run in [("matmul alone", matmul_only), ("as the model", as_the_model),
                     ("normalizer under XLA", normalizer_under_xla),
                     ("all under XLA", all_under_xla), ("slabs of 256 rows", in_slabs(256)),
@@ -98,13 +158,22 @@ def main():
     out = run(h, embeddings, bias, targets).numpy()  # Traces (and compiles).
     if run is not matmul_only:
       np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-3)
-    best = float("inf")
-    for _ in range(args.repeats):
-      start = time.perf_counter()
-      run(h, embeddings, bias, targets).numpy()
-      best = min(best, time.perf_counter() - start)
+    best = _best_seconds(run, (h, embeddings, bias, targets), args.repeats)
     print(f"{name:>21}: {best * 1e3:7.1f} ms  {args.rows / best:8.0f} token-samples/s  "
           f"(the matmul at {flops / best / 1e9:5.1f} GFLOP/s)", flush=True)
+
+  print(f"The training step's softmax, forward and backward, {args.train_rows} tokens:")
+  train_args = (h[:args.train_rows], embeddings, bias, targets[:args.train_rows])
+  reference = [t.numpy() for t in TRAINING_WAYS["as the model"](*train_args)]
+  for name, run in TRAINING_WAYS.items():
+    out = run(*train_args)  # Traces (and compiles).
+    if name != "matmuls alone":
+      for got, want in zip(out, reference):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-3, atol=1e-3)
+    best = _best_seconds(run, train_args, 10 * args.repeats)
+    print(f"{name:>21}: {best * 1e3:7.2f} ms  "
+          f"(the matmuls at {3 * 2.0 * args.train_rows * args.dim * args.vocabulary / best / 1e9:5.1f}"
+          f" GFLOP/s)", flush=True)
 
 
 if __name__ == "__main__":
