@@ -1,7 +1,8 @@
-"""A run's validation ELBO on the whole split and without its one-word sentences.
+"""Runs' validation ELBO on the whole split and without its one-word sentences.
 
 Usage:
-  TF_VMFVAE_DATA_DIR=../shared/data python bench/filtered_split.py --model_dir runs/full/ptb
+  TF_VMFVAE_DATA_DIR=../shared/data python bench/filtered_split.py --model_dir runs/full/ptb \
+      [--model_dir runs/full/ptb_inputless ...] [--output_csv scores.csv]
 
 Validation and test used to be filtered like training (sentences of at
 least 2 words: PTB validation 3,357 of 3,370 sentences), as in the paper's
@@ -9,10 +10,12 @@ code; they are now scored whole. This scores the run's best checkpoint once
 over the whole validation split in file order (one z per sentence, the
 evaluator's `elbo_terms`) and prints the NLL per sentence and the PPL of
 the whole split and of the sentences the old filter kept, from the same
-draws: how a number measured on the filtered split compares.
+draws: how a number measured on the filtered split compares. Several runs
+are scored one after the other; `--output_csv` also writes a row per run.
 """
 
 import argparse
+import csv
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,12 +29,24 @@ from tf_vmfvae.data import pipeline  # pylint: disable=g-import-not-at-top
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model_dir", required=True)
+  parser.add_argument("--model_dir", required=True, action="append",
+                      help="A run directory; repeat for several.")
+  parser.add_argument("--output_csv", help="Also write one row per run here.")
   parser.add_argument("--split", default="valid")
   parser.add_argument("--min_words", type=int, default=2, help="The old filter.")
   args = parser.parse_args()
-  model, experiment = runs.load_trained(args.model_dir)
-  ids = runs.load_data(experiment, args.model_dir, splits=[args.split]).ids[args.split]
+  rows = [score(model_dir, args.split, args.min_words) for model_dir in args.model_dir]
+  if args.output_csv:
+    with open(args.output_csv, "w", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+      writer.writeheader()
+      writer.writerows(rows)
+
+
+def score(model_dir, split, min_words):
+  """Prints and returns the best checkpoint's NLL and PPL, whole and filtered."""
+  model, experiment = runs.load_trained(model_dir)
+  ids = runs.load_data(experiment, model_dir, splits=[split]).ids[split]
   evaluator = evaluate_lib.Evaluator(model, 0, 1)
   nll, tokens = [], []
   for batch in pipeline.sentence_dataset(ids, batch_size=50, bucket_width=0):
@@ -39,12 +54,16 @@ def main():
     nll.append((recon + kl).numpy())
     tokens.append(batch_tokens.numpy())
   nll, tokens = np.concatenate(nll), np.concatenate(tokens)
-  kept = np.array([len(s) >= args.min_words for s in ids])
-  for name, mask in (("whole", np.ones_like(kept)),
-                     (f"filtered (>= {args.min_words} words)", kept)):
-    print(f"{args.split} {name}: {mask.sum()} sentences, {tokens[mask].sum():.0f} tokens, "
-          f"NLL {nll[mask].mean():.3f}, PPL {np.exp(nll[mask].sum() / tokens[mask].sum()):.2f}")
-
+  kept = np.array([len(s) >= min_words for s in ids])
+  row = {"model_dir": model_dir, "split": split}
+  for name, mask in (("whole", np.ones_like(kept)), ("filtered", kept)):
+    sentences, mean_nll = int(mask.sum()), float(nll[mask].mean())
+    ppl = float(np.exp(nll[mask].sum() / tokens[mask].sum()))
+    print(f"{model_dir} {split} {name}"
+          f"{f' (>= {min_words} words)' if name == 'filtered' else ''}: {sentences} sentences, "
+          f"{tokens[mask].sum():.0f} tokens, NLL {mean_nll:.3f}, PPL {ppl:.2f}", flush=True)
+    row.update({f"{name}_sentences": sentences, f"{name}_nll": mean_nll, f"{name}_ppl": ppl})
+  return row
 
 if __name__ == "__main__":
   main()
