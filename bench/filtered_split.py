@@ -56,14 +56,15 @@ def score(model_dir, split, min_words):
   nll, tokens = np.concatenate(nll), np.concatenate(tokens)
   kept = np.array([len(s) >= min_words for s in ids])
   row = {"model_dir": model_dir, "split": split}
-  for name, mask in (("whole", np.ones_like(kept)), ("filtered", kept)):
+  for name, label, mask in (("whole", "whole", np.ones_like(kept)),
+                            ("filtered", f"filtered (>= {min_words} words)", kept)):
     sentences, mean_nll = int(mask.sum()), float(nll[mask].mean())
     ppl = float(np.exp(nll[mask].sum() / tokens[mask].sum()))
-    print(f"{model_dir} {split} {name}"
-          f"{f' (>= {min_words} words)' if name == 'filtered' else ''}: {sentences} sentences, "
-          f"{tokens[mask].sum():.0f} tokens, NLL {mean_nll:.3f}, PPL {ppl:.2f}", flush=True)
+    print(f"{model_dir} {split} {label}: {sentences} sentences, {tokens[mask].sum():.0f} "
+          f"tokens, NLL {mean_nll:.3f}, PPL {ppl:.2f}", flush=True)
     row.update({f"{name}_sentences": sentences, f"{name}_nll": mean_nll, f"{name}_ppl": ppl})
   return row
+
 
 if __name__ == "__main__":
   main()

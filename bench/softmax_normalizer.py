@@ -48,10 +48,12 @@ def as_the_model(h, embeddings, bias, targets):
   return layers._sparse_softmax_cross_entropy(_logits(h, embeddings, bias), targets)  # pylint: disable=protected-access
 
 
-@tf.function(jit_compile=True)
-def _normalizer_xla(logits, targets):
-  return (tf.reduce_logsumexp(logits, axis=1)
-          - tf.gather(logits, targets, axis=1, batch_dims=1))
+def _nll(logits, targets):
+  """-log softmax(logits)[target] per row, written plainly (for XLA to fuse)."""
+  return tf.reduce_logsumexp(logits, axis=1) - tf.gather(logits, targets, axis=1, batch_dims=1)
+
+
+_normalizer_xla = tf.function(_nll, jit_compile=True)
 
 
 @tf.function
@@ -61,8 +63,7 @@ def normalizer_under_xla(h, embeddings, bias, targets):
 
 @tf.function(jit_compile=True)
 def all_under_xla(h, embeddings, bias, targets):
-  logits = _logits(h, embeddings, bias)
-  return tf.reduce_logsumexp(logits, axis=1) - tf.gather(logits, targets, axis=1, batch_dims=1)
+  return _nll(_logits(h, embeddings, bias), targets)
 
 
 def in_slabs(slab):

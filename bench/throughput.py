@@ -91,7 +91,7 @@ def bench_iw(model, splits, num_samples=50, batches=6, batch_size=50):
   def lstm_only(batch):
     params = model.latent.posterior_parameters(model.encode_features(batch))
     z = model.latent.sample(params, num_samples=num_samples)
-    tiled = {k: tf.tile(v, [num_samples] + [1] * (v.shape.rank - 1)) for k, v in batch.items()}
+    tiled = evaluate_lib._tile(batch, num_samples)  # pylint: disable=protected-access
     return tf.reduce_sum(hidden(model.decoder_inputs(tiled, tf.reshape(z, [-1, z.shape[-1]]))))
 
   dataset = splits.dataset("train", batch_size, shuffle=True, seed=0).take(batches + 2)
