@@ -17,6 +17,8 @@ of its best validation NLL.
 
 draws earlier curves (CSV files this script wrote) beside the run's, and
 prints the run's best against `--target_nll` (a converged run's best).
+`--x_axis=epoch` draws them against epochs instead, for runs whose clocks
+are not comparable (runs that shared the machine with others).
 """
 
 import argparse
@@ -67,6 +69,8 @@ def main():
   parser.add_argument("--target_nll", type=float, default=None,
                       help="A converged run's best validation NLL: prints how far this "
                       "run's best is from it.")
+  parser.add_argument("--x_axis", choices=["minutes", "epoch"], default="minutes",
+                      help="What the curves are drawn against.")
   args = parser.parse_args()
   excluded = {int(e): float(s) for e, s in
               (item.split("=") for item in args.excluded.split(",") if item)}
@@ -82,23 +86,26 @@ def main():
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
-  minutes = [r[1] / 60 for r in rows]
+  def x(epoch, seconds):
+    return float(epoch) if args.x_axis == "epoch" else float(seconds) / 60
+
   figure, axis = pyplot.subplots(figsize=(6, 3.5))
-  axis.plot(minutes, [r[3] for r in rows], marker="o", markersize=3,
+  axis.plot([x(r[0], r[1]) for r in rows], [r[3] for r in rows], marker="o", markersize=3,
             label=args.label or pathlib.Path(args.model_dir).name)
   for reference in args.reference:
     path, _, label = reference.partition("=")
     with open(path, newline="") as f:
       points = list(csv.DictReader(f))
-    axis.plot([float(p["elapsed_seconds"]) / 60 for p in points],
+    axis.plot([x(p["epoch"], p["elapsed_seconds"]) for p in points],
               [float(p["val_ppl"]) for p in points], marker=".", markersize=3,
               label=label or pathlib.Path(path).stem, alpha=0.7)
   if args.reference:
     axis.legend(fontsize=8)
     axis.set_yscale("log")
-  axis.set_xlabel("wall-clock minutes (trainer's clock)")
+  axis.set_xlabel("epoch" if args.x_axis == "epoch" else "wall-clock minutes (trainer's clock)")
   axis.set_ylabel("validation perplexity (ELBO)")
-  axis.set_title(f"{pathlib.Path(args.model_dir).name}: validation PPL vs time", fontsize=10)
+  axis.set_title(f"{pathlib.Path(args.model_dir).name}: validation PPL vs "
+                 f"{'epoch' if args.x_axis == 'epoch' else 'time'}", fontsize=10)
   axis.grid(alpha=0.3)
   figure.tight_layout()
   figure.savefig(output.with_suffix(".png"), dpi=120)
