@@ -63,6 +63,12 @@ def test_the_binary_refuses_a_bad_scale_and_needs_an_output_dir(tmp_path):
                        capture_output=True, text=True, timeout=300)
   assert run.returncode == 1 and "output_dir" in run.stderr
   assert common.SCALES == ("small", "full")
+  run = subprocess.run([sys.executable, "-m", "tf_vmfvae.experiments.seeds",
+                        f"--output_dir={tmp_path}", "--report_only"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+  assert run.returncode == 1, run.stderr
+  assert "No setting of seeds is recorded" in run.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / "runs_small").exists()
 
 
 # -- Experiments that train: tiny models (configs/experiments_small.flags) on
@@ -198,6 +204,25 @@ def test_kappa_sweep_kl_grows_with_kappa_and_resumes(tmp_path, shared_runs, monk
   common.train_settings([s for *_, s in kappa_sweep.settings("small")], shared_runs,
                         num_threads=1)
   assert [p.stat().st_mtime_ns for p in states] == before
+  # A grid still training reports on its recorded part (--report_only):
+  # the Inputless rows alone give their bars, a heatmap, and nothing trains.
+  partial = tmp_path / "partial"
+  inputless = {s.name for name, latent, _, s in kappa_sweep.settings("small")
+               if name == "inputless" and latent == "vmf"}
+  for record in records:
+    if record["setting"] in inputless:
+      common.append_record(partial / "kappa_sweep_runs.csv", record)
+  kappa_sweep.run(partial, "small", runs_dir=empty, num_threads=1, train=False)
+  assert not any(empty.iterdir())
+  reported = common.read_csv(partial / "kappa_sweep.csv")
+  assert [(r["setting"], r["kappa"]) for r in reported] == [
+      ("inputless", k) for k in sorted(kappas)]
+  assert [r["nll"] for r in reported] == [
+      r["nll"] for r in rows if r["setting"] == "inputless" and r["latent"] == "vmf"]
+  for name in ("kappa_sweep.png", "kappa_sweep_heatmap.png"):
+    _assert_drawn(partial / name)
+  with pytest.raises(common.NothingRecordedError, match="No setting of kappa_sweep"):
+    kappa_sweep.run(tmp_path / "nothing", "small", runs_dir=empty, train=False)
 
 
 def test_seeds_reports_every_seed_and_counts_the_stalled(tmp_path, shared_runs):

@@ -38,10 +38,12 @@ def settings(scale):
           for key, (config, extra) in _CONFIGS.items()}
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1,
+        train=True):
   """Trains (or reuses) the six models; writes the CSV and the figure."""
   models, records = common.train_for(settings, output_dir, scale, runs_dir,
-                                    num_threads, parallel, record="bow_conditioning")
+                                    num_threads, parallel, record="bow_conditioning",
+                                    train=train)
   rows = []
   for (mode, latent), model in models.items():
     record = records[model.name]
@@ -71,10 +73,12 @@ def _number(value):
 def _plot(rows, path, scale):
   plt = common.pyplot()
   figure, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+  latents = ("rnnlm", "gaussian", "vmf")
   for i, mode in enumerate(("standard", "inputless")):
     points = [r for r in rows if r["decoder"] == mode]
-    x = [i * 4 + j for j in range(len(points))]
-    colors = ["tab:gray", "tab:orange", "tab:blue"]
+    x = [i * 4 + latents.index(r["latent"]) for r in points]
+    colors = [("tab:gray", "tab:orange", "tab:blue")[latents.index(r["latent"])]
+              for r in points]
     axes[0].bar(x, [r["ppl"] for r in points], color=colors)
     axes[1].bar(x, [0.0 if math.isnan(r["kl"]) else r["kl"] for r in points], color=colors)
     axes[2].bar(x, [0.0 if math.isnan(r["mi"]) else r["mi"] for r in points], color=colors)

@@ -46,10 +46,12 @@ def settings(scale):
   return result
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1,
+        train=True):
   """Trains (or reuses) the five models; writes the CSVs and the figure."""
   models, records = common.train_for(settings, output_dir, scale, runs_dir,
-                                    num_threads, parallel, record="collapse")
+                                    num_threads, parallel, record="collapse",
+                                    train=train)
   curves, table = [], []
   for key, model in models.items():
     history = records[model.name]["history"]

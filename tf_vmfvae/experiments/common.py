@@ -72,6 +72,10 @@ class TrainingError(errors.UserError, ChildProcessError):
   """A setting's training run failed (its log says why)."""
 
 
+class NothingRecordedError(errors.UserError, LookupError):
+  """An experiment was asked to report, but none of its settings has a row."""
+
+
 def train_settings(settings, runs_dir, num_threads=0, parallel=1, on_done=None):
   """Trains (or resumes, or skips when finished) every setting.
 
@@ -126,7 +130,7 @@ def train_settings(settings, runs_dir, num_threads=0, parallel=1, on_done=None):
 
 
 def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, parallel=1,
-              record=None, measure=None):
+              record=None, measure=None, train=True):
   """Trains (or reuses) an experiment's settings at `scale`.
 
   Args:
@@ -139,11 +143,17 @@ def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, paralle
       `<output_dir>/<record>_runs.csv` (see the module docstring), or None.
     measure: with `record`, `measure(setting, run_dir)` -> dict of the
       experiment's own measures, added to the row (None: none).
+    train: False (with `record`): train nothing; what `settings(scale)`
+      returned keeps only the settings that have a row, so the experiment
+      reports on the part of its grid that is finished.
 
   Returns:
     (what `settings(scale)` returned, {setting name: run directory}) without
     `record`; with it, (what `settings(scale)` returned, {setting name: its
     row}), every row read back from the CSV.
+
+  Raises:
+    NothingRecordedError: `train` is False and no setting has a row.
   """
   check_scale(scale)
   chosen = settings(scale)
@@ -151,6 +161,8 @@ def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, paralle
   flat = [item[-1] if isinstance(item, tuple) else item for item in items]
   runs_dir = default_runs_dir(output_dir, scale, runs_dir)
   if record is None:
+    if not train:
+      raise ValueError("`train=False` needs a `record` to report from.")
     return chosen, train_settings(flat, runs_dir, num_threads=num_threads, parallel=parallel)
   path = record_path(output_dir, record)
   have = {row["setting"] for row in read_records(path)}
@@ -158,6 +170,16 @@ def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, paralle
   if len(waiting) < len(flat):
     print(f"{len(flat) - len(waiting)} of {len(flat)} settings already recorded in {path}",
           flush=True)
+  if not train:
+    if len(waiting) == len(flat):
+      raise NothingRecordedError(f"No setting of {record} is recorded in {path} yet: train "
+                                 f"some first (without --report_only).")
+    if waiting:
+      print(f"Reporting without the {len(waiting)} settings not recorded yet: "
+            f"{', '.join(s.label for s in waiting)}", flush=True)
+    rows = {row["setting"]: row for row in read_records(path)}
+    return _recorded_only(chosen, have), {s.name: rows[s.name] for s in flat
+                                          if s.name in have}
 
   def on_done(setting, run_dir):
     row = record_row(setting, run_dir)
@@ -170,6 +192,15 @@ def train_for(settings, output_dir, scale, runs_dir=None, num_threads=0, paralle
                  on_done=on_done)
   rows = {row["setting"]: row for row in read_records(path)}
   return chosen, {s.name: rows[s.name] for s in flat}
+
+
+def _recorded_only(chosen, have):
+  """`chosen` (a dict or list of settings) without the settings not in `have`."""
+  def name(item):
+    return (item[-1] if isinstance(item, tuple) else item).name
+  if isinstance(chosen, dict):
+    return {key: item for key, item in chosen.items() if name(item) in have}
+  return [item for item in chosen if name(item) in have]
 
 
 def record_path(output_dir, record):
@@ -314,7 +345,7 @@ def check_scale(scale):
 
 
 def main_for(run, trains=False):
-  """Runs `run(output_dir, scale[, runs_dir, num_threads, parallel])` as an
+  """Runs `run(output_dir, scale[, runs_dir, num_threads, parallel, train])` as an
   absl binary with one-line user errors; `trains` adds the training flags."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from tf_vmfvae import cli  # pylint: disable=g-import-not-at-top
@@ -329,6 +360,10 @@ def main_for(run, trains=False):
     num_threads = flags.DEFINE_integer("num_threads", 0,
                                        "TensorFlow threads of each run (0: all cores).")
     parallel = flags.DEFINE_integer("parallel", 1, "Runs trained at once.")
+    report_only = flags.DEFINE_bool(
+        "report_only", False, "Train nothing: build the tables and figures from the "
+        "settings already recorded in <output_dir>/<experiment>_runs.csv (a grid still "
+        "training is reported in part).")
 
   def main(argv):
     del argv
@@ -339,7 +374,7 @@ def main_for(run, trains=False):
     from tf_vmfvae import runs  # pylint: disable=g-import-not-at-top
     runs.set_num_threads(num_threads.value)
     run(output_dir.value, scale.value, runs_dir=runs_dir.value,
-        num_threads=num_threads.value, parallel=parallel.value)
+        num_threads=num_threads.value, parallel=parallel.value, train=not report_only.value)
 
   cli.run(main)
 

@@ -56,15 +56,20 @@ def measure(scale, run_dir):
                                         for a, b in pairs])}
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1,
+        train=True):
   """Trains (or reuses) both models, interpolates; writes the CSV and figure."""
   models, records = common.train_for(
       settings, output_dir, scale, runs_dir, num_threads, parallel, record="interpolation",
-      measure=lambda unused_setting, run_dir: measure(scale, run_dir))
+      train=train, measure=lambda unused_setting, run_dir: measure(scale, run_dir))
   steps = SIZES[scale][1]
-  pairs = json.loads(records[models["vmf"].name]["pairs"])
+  # The same pairs for every model; a model not recorded yet (--report_only)
+  # leaves its column empty.
+  pairs = json.loads(records[next(iter(models.values())).name]["pairs"])
   paths = {latent: json.loads(records[model.name]["interpolations"])
            for latent, model in models.items()}
+  for latent in settings(scale):
+    paths.setdefault(latent, [[""] * steps for _ in pairs])
   rows = []
   for pair, (a, b) in enumerate(pairs):
     for step in range(steps):

@@ -61,10 +61,11 @@ def settings(scale):
       item[1] if item[1] == "gaussian" else item[0]))
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1,
+        train=True):
   """Trains (or reuses) every (setting, kappa); writes the CSV and figures."""
   grid, records = common.train_for(settings, output_dir, scale, runs_dir, num_threads,
-                                   parallel, record="kappa_sweep")
+                                   parallel, record="kappa_sweep", train=train)
   rows = []
   for name, latent, value, model in grid:
     record = records[model.name]
@@ -122,7 +123,7 @@ def _plot_bars(rows, path, scale):
 def _plot_heatmap(rows, path, scale):
   import numpy as np  # pylint: disable=g-import-not-at-top
   plt = common.pyplot()
-  names = list(SETTINGS)
+  names = [name for name in SETTINGS if any(r["setting"] == name for r in rows)]
   kappas = sorted({r["kappa"] for r in rows})
   ppl = np.full((len(names), len(kappas)), np.nan)
   for r in rows:
@@ -133,7 +134,9 @@ def _plot_heatmap(rows, path, scale):
               vmax=max(1.01, float(np.nanmax(relative))))
   for i in range(len(names)):
     for j in range(len(kappas)):
-      axis.text(j, i, f"{ppl[i, j]:.0f}", ha="center", va="center", fontsize=8)
+      if not np.isnan(ppl[i, j]):  # A (setting, kappa) not trained yet stays blank.
+        axis.text(j, i, f"{ppl[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                  color="white" if relative[i, j] < 1.05 else "black")
   for r in rows:
     if r["best_on_valid"]:
       j, i = kappas.index(r["kappa"]), names.index(r["setting"])

@@ -36,10 +36,12 @@ def settings(scale):
   return result
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1,
+        train=True):
   """Trains (or reuses) the models; writes the CSVs and the figure."""
   models, records = common.train_for(settings, output_dir, scale, runs_dir,
-                                    num_threads, parallel, record="learned_kappa")
+                                    num_threads, parallel, record="learned_kappa",
+                                    train=train)
   curves, table = [], []
   for (mode, kind), model in models.items():
     record = records[model.name]

@@ -102,13 +102,14 @@ def measure(key, scale, run_dir):
   return row
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1,
+        train=True):
   """Trains (or reuses) the four models, fits the probes; writes CSV and figure."""
   chosen = settings(scale)
   by_name = {model.name: key for key, model in chosen.items()}
   models, records = common.train_for(
       settings, output_dir, scale, runs_dir, num_threads, parallel, record="probing",
-      measure=lambda setting, run_dir: measure(by_name[setting.name], scale, run_dir))
+      train=train, measure=lambda setting, run_dir: measure(by_name[setting.name], scale, run_dir))
   rows = []
   for (setting, latent), model_setting in models.items():
     record = records[model_setting.name]
@@ -137,8 +138,8 @@ def _plot(rows, path, scale):
   figure, axis = plt.subplots(figsize=(7, 3.6))
   groups = [("nvrnn", "mu_to_bow"), ("nvrnn", "bow_to_mu"), ("nvrnn_bow", "mu_to_bow")]
   for offset, (latent, color) in enumerate((("gaussian", "tab:orange"), ("vmf", "tab:blue"))):
-    values = [next(r["cosine"] for r in rows if (r["setting"], r["direction"]) == group
-                   and r["latent"] == latent) for group in groups]
+    values = [next((r["cosine"] for r in rows if (r["setting"], r["direction"]) == group
+                    and r["latent"] == latent), np.nan) for group in groups]
     paper = [PAPER[(group[0], latent, group[1])] for group in groups]
     x = [i + 0.38 * offset for i in range(len(groups))]
     axis.bar(x, values, width=0.36, color=color, label=f"{latent} (ours)")

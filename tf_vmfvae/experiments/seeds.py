@@ -45,10 +45,11 @@ def settings(scale):
   return result
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1,
+        train=True):
   """Trains (or reuses) every (model, seed); writes the CSVs and the figure."""
   grid, records = common.train_for(settings, output_dir, scale, runs_dir, num_threads,
-                                   parallel, record="seeds")
+                                   parallel, record="seeds", train=train)
   rows = []
   for model, seed, setting in grid:
     record = records[setting.name]

@@ -79,11 +79,12 @@ def measure(scale, run_dir):
   return row
 
 
-def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1):
+def run(output_dir, scale="small", runs_dir=None, num_threads=0, parallel=1,
+        train=True):
   """Trains (or reuses) the four models, swaps and encodes; writes CSV and figure."""
   models, records = common.train_for(
       settings, output_dir, scale, runs_dir, num_threads, parallel, record="word_swap",
-      measure=lambda unused_setting, run_dir: measure(scale, run_dir))
+      train=train, measure=lambda unused_setting, run_dir: measure(scale, run_dir))
   rows = []
   for (setting, latent), model_setting in models.items():
     record = records[model_setting.name]
