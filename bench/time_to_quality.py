@@ -62,7 +62,8 @@ def main():
                       help="EPOCH=SECONDS,...: time the process did not run during an "
                       "epoch, taken off the clock from that epoch on.")
   parser.add_argument("--reference", action="append", default=[],
-                      help="CSV=LABEL: a curve this script wrote earlier, drawn beside "
+                      help="PATH.csv=LABEL: a curve this script wrote earlier, drawn beside; the label "
+                      "follows the first '.csv=', so both may hold '=' "
                       "(repeatable).")
   parser.add_argument("--label", default=None,
                       help="The run's legend entry (default: its directory's name).")
@@ -93,7 +94,8 @@ def main():
   axis.plot([x(r[0], r[1]) for r in rows], [r[3] for r in rows], marker="o", markersize=3,
             label=args.label or pathlib.Path(args.model_dir).name)
   for reference in args.reference:
-    path, _, label = reference.partition("=")
+    path, _, label = reference.partition(".csv=")
+    path = path if path.endswith(".csv") else path + ".csv"
     with open(path, newline="") as f:
       points = list(csv.DictReader(f))
     axis.plot([x(p["epoch"], p["elapsed_seconds"]) for p in points],
