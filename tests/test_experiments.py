@@ -122,13 +122,25 @@ def _assert_rebuilds_from_its_rows(module, tmp_path):
   assert {p: (tmp_path / p).read_text() for p in outputs} == outputs
 
 
+def test_collapse_is_the_inputless_setting_and_shares_runs_with_seeds():
+  """The paper's Table 1 is Inputless (its vMF row is Table 3's Inputless vMF)."""
+  table = collapse.settings("full")
+  assert all("_inputless.flags" in s.flags[0] for s in table.values())
+  assert table["vmf"].name == "ptb_inputless"
+  seed_runs = {(model, seed): s.name for model, seed, s in seeds.settings("full")}
+  assert table["gaussian_1layer_annealed"].name == seed_runs[("gaussian_annealed", 0)]
+  assert table["vmf"].name == seed_runs[("vmf", 1)]
+  assert "--encoder_layers=3" in table["gaussian_3layer"].flags
+
+
 def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_runs):
   _run(collapse, tmp_path, shared_runs)
   curves = common.read_csv(tmp_path / "collapse.csv")
   epochs = collapse.SMALL_EPOCHS
   assert sorted({c["model"] for c in curves}) == sorted(collapse.PAPER)
   assert len(curves) == len(collapse.PAPER) * epochs
-  vmf_kl = kl.vmf_kl_to_uniform(SMALL_LATENT_DIM, 35.0)
+  vmf_kl = kl.vmf_kl_to_uniform(SMALL_LATENT_DIM,
+                                float(common.flag_value("ptb_inputless", "kappa")))
   for c in curves:
     assert 0 <= c["val_active_units"] <= SMALL_LATENT_DIM
     if c["model"] == "vmf":  # A fixed kappa: the KL is the closed form every epoch.
