@@ -75,6 +75,7 @@ def test_the_binary_refuses_a_bad_scale_and_needs_an_output_dir(tmp_path):
 # PTB. One runs folder for the whole module, so that experiments needing the
 # same model (e.g. probing and bow_conditioning) share its run, as they do
 # for a user.
+from tf_vmfvae.experiments import best_kappa_bound  # pylint: disable=g-import-not-at-top
 from tf_vmfvae.experiments import bow_conditioning  # pylint: disable=g-import-not-at-top
 from tf_vmfvae.experiments import collapse  # pylint: disable=g-import-not-at-top
 from tf_vmfvae.experiments import interpolation  # pylint: disable=g-import-not-at-top
@@ -120,6 +121,40 @@ def _assert_rebuilds_from_its_rows(module, tmp_path):
   _run(module, tmp_path, empty)
   assert not empty.exists() or not any(empty.iterdir())
   assert {p: (tmp_path / p).read_text() for p in outputs} == outputs
+
+
+def test_best_kappa_bound_chooses_on_validation_and_trains_to_convergence(tmp_path,
+                                                                         shared_runs):
+  with pytest.raises(best_kappa_bound.SweepNotFinishedError, match="kappa = 5, 50 have no row"):
+    _run(best_kappa_bound, tmp_path, shared_runs)
+  # The sweep's Standard rows (only what the choice reads): kappa = 5 is best
+  # on validation, 50 on test; validation must decide.
+  standard = {kappa: s for name, latent, kappa, s in kappa_sweep.settings("small")
+              if name == "standard" and latent == "vmf"}
+  assert sorted(standard) == [5.0, 50.0]
+  for kappa, valid, test in ((5.0, 90.0, 99.0), (50.0, 95.0, 80.0)):
+    common.append_record(common.record_path(tmp_path, "kappa_sweep"),
+                         {"setting": standard[kappa].name, "valid_nll": valid,
+                          "test_nll": test, "history": []})
+  _run(best_kappa_bound, tmp_path, shared_runs)
+  rows = common.read_csv(tmp_path / "best_kappa_bound.csv")
+  assert [r["recipe"] for r in rows] == list(best_kappa_bound.RECIPES)
+  for r in rows:
+    assert r["kappa"] == 5.0 and r["sweep_valid_nll"] == 90.0
+    assert r["iw_samples"] == best_kappa_bound.IW_SAMPLES["small"]
+    assert r["iw_ppl"] < r["test_ppl"]  # The IW bound is tighter than the ELBO.
+    assert r["table3_kappa35_iw_ppl"] == best_kappa_bound.TABLE3_IW_PPL[r["recipe"]]
+  assert sorted(p.name for p in shared_runs.iterdir() if p.is_dir() and "converged" in p.name) == [
+      "ptb_converged__kappa=5", "ptb_paper_protocol_converged__kappa=5"]
+  _assert_drawn(tmp_path / "best_kappa_bound.png")
+  _assert_rebuilds_from_its_rows(best_kappa_bound, tmp_path)
+  # Full scale: the flagfiles' own schedules, not the budget; the flagfile's
+  # kappa (Table 3's models) needs no flag.
+  full = best_kappa_bound.settings("full", 35.0)
+  assert [s.name for s in full.values()] == ["ptb_converged", "ptb_paper_protocol_converged"]
+  for s in best_kappa_bound.settings("full", 80.0).values():
+    assert s.name.endswith("_converged__kappa=80") and s.flags[-1] == "--kappa=80"
+    assert not any("budget" in flag or "small" in flag for flag in s.flags)
 
 
 def test_collapse_is_the_inputless_setting_and_shares_runs_with_seeds():

@@ -94,7 +94,8 @@ def _plot(curves, path, scale):
       axis.plot(epochs, [c[column] for c in points], "o-", markersize=3, label=key)
   titles = [f"validation {t}" for t in ("KL [nats]", "NLL (ELBO) [nats / sentence]",
                                          "mutual information I(x;z) [nats]", "active units")]
-  common.finish_epoch_panels(figure, axes, titles, f"KL collapse on PTB, Inputless (scale={scale})", path)
+  common.finish_epoch_panels(figure, axes, titles,
+                             f"KL collapse on PTB, Inputless (scale={scale})", path)
 
 
 if __name__ == "__main__":

@@ -60,11 +60,19 @@ class Setting:
   flags: tuple
 
 
-def config_flags(config_name, scale, *extra):
-  """The train flags of `configs/<config_name>.flags` at `scale`, then `extra`."""
+def config_flags(config_name, scale, *extra, budget=True):
+  """The train flags of `configs/<config_name>.flags` at `scale`, then `extra`.
+
+  The full scale trains to `configs/budget.flags`, or with `budget=False` to
+  the flagfile's own schedule (to convergence); the small scale always to
+  `configs/experiments_small.flags`.
+  """
   check_scale(scale)
   flagfiles = [f"--flagfile={CONFIGS_DIR / (config_name + '.flags')}"]
-  flagfiles.append(f"--flagfile={SMALL_FLAGFILE if scale == 'small' else BUDGET_FLAGFILE}")
+  if scale == "small":
+    flagfiles.append(f"--flagfile={SMALL_FLAGFILE}")
+  elif budget:
+    flagfiles.append(f"--flagfile={BUDGET_FLAGFILE}")
   return tuple(flagfiles) + tuple(extra)
 
 
@@ -392,17 +400,19 @@ def flag_value(config_name, name):
   return value
 
 
-def setting(config_name, label, scale, *extra):
+def setting(config_name, label, scale, *extra, budget=True):
   """A `Setting` of `configs/<config_name>.flags` plus `extra` flags.
 
   Its run directory is named after the flagfile and the extra flags (e.g.
-  `ptb_inputless` or `ptb_inputless__kappa=20`), so experiments that need the
+  `ptb_inputless` or `ptb_inputless__kappa=20`; `ptb_converged__kappa=20`
+  with `budget=False`, see `config_flags`), so experiments that need the
   same model share one run.
   """
   suffix = "__".join(flag.lstrip("-").replace("/", "_").replace(":", "_").replace(",", "_")
                      for flag in extra)
-  return Setting(name=config_name + ("__" + suffix if suffix else ""), label=label,
-                 flags=config_flags(config_name, scale, *extra))
+  name = config_name + ("" if budget else "_converged")
+  return Setting(name=name + ("__" + suffix if suffix else ""), label=label,
+                 flags=config_flags(config_name, scale, *extra, budget=budget))
 
 
 def epoch_budget(scale, small_epochs=None):
