@@ -107,12 +107,13 @@ class _StepClock(keras.callbacks.Callback):
     self.end = time.perf_counter()
 
 
-def time_training_steps(experiment, splits, warmup=10, steps=60):
+def time_training_steps(experiment, splits, warmup=10, steps=60, callbacks=()):
   """Times the trainer's own training step on its own batches.
 
   Builds the model, optimizer, strategy (`train_lib.make_strategy("auto")`)
   and epoch-0 dataset exactly as `train_lib.train` does, runs `Model.fit`
-  over `warmup + steps` batches and times the last `steps`.
+  over `warmup + steps` batches and times the last `steps`; `callbacks`
+  (e.g. a profiler's) go to `fit` after the clock's.
 
   Returns:
     dict: seconds, steps, examples and tokens of the timed batches (tokens:
@@ -132,7 +133,7 @@ def time_training_steps(experiment, splits, warmup=10, steps=60):
     tokens += (int(tf.math.count_nonzero(first)) if "tokens" in batch
                else float(tf.reduce_sum(first)))
   clock = _StepClock(warmup)
-  model.fit(dataset, epochs=1, verbose=0, callbacks=[clock])
+  model.fit(dataset, epochs=1, verbose=0, callbacks=[clock, *callbacks])
   return {"seconds": clock.end - clock.start, "steps": steps, "examples": examples,
           "tokens": tokens, "model": model}
 
