@@ -128,15 +128,18 @@ def _plot_heatmap(rows, path, scale):
   ppl = np.full((len(names), len(kappas)), np.nan)
   for r in rows:
     ppl[names.index(r["setting"]), kappas.index(r["kappa"])] = r["ppl"]
-  relative = ppl / np.nanmin(ppl, axis=1, keepdims=True)
+  # Each setting's own scale (as Fig. 6): 0 at its best PPL, 1 at its worst
+  # (log PPL), so a setting with a wide range does not wash out the others.
+  low = np.nanmin(np.log(ppl), axis=1, keepdims=True)
+  span = np.nanmax(np.log(ppl), axis=1, keepdims=True) - low
+  shade = (np.log(ppl) - low) / np.where(span > 0, span, 1.0)
   figure, axis = plt.subplots(figsize=(1.0 * len(kappas) + 3, 3.2))
-  axis.imshow(relative, cmap="Blues_r", aspect="auto", vmin=1.0,
-              vmax=max(1.01, float(np.nanmax(relative))))
+  axis.imshow(shade, cmap="Blues_r", aspect="auto", vmin=0.0, vmax=1.0)
   for i in range(len(names)):
     for j in range(len(kappas)):
       if not np.isnan(ppl[i, j]):  # A (setting, kappa) not trained yet stays blank.
         axis.text(j, i, f"{ppl[i, j]:.0f}", ha="center", va="center", fontsize=8,
-                  color="white" if relative[i, j] < 1.05 else "black")
+                  color="white" if shade[i, j] < 0.5 else "black")
   for r in rows:
     if r["best_on_valid"]:
       j, i = kappas.index(r["kappa"]), names.index(r["setting"])
