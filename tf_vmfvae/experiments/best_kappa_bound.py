@@ -66,13 +66,11 @@ def choose_kappa(output_dir, scale):
 
 def settings(scale, kappa):
   """{recipe: `Setting`} of `kappa`, trained to convergence at full scale."""
-  result = {}
-  for recipe, config in RECIPES.items():
-    own = float(common.flag_value("ptb", "kappa"))
-    flags = () if kappa == own else (f"--kappa={kappa:g}",)
-    result[recipe] = common.setting(config, f"{recipe}, kappa={kappa:g}", scale, *flags,
-                                    budget=False)
-  return result
+  # Both flagfiles have ptb.flags' kappa (the protocol's includes it).
+  flags = () if kappa == float(common.flag_value("ptb", "kappa")) else (f"--kappa={kappa:g}",)
+  return {recipe: common.setting(config, f"{recipe}, kappa={kappa:g}", scale, *flags,
+                                 budget=False)
+          for recipe, config in RECIPES.items()}
 
 
 def measure(scale, run_dir):
