@@ -168,6 +168,27 @@ def test_collapse_is_the_inputless_setting_and_shares_runs_with_seeds():
   assert "--encoder_layers=3" in table["gaussian_3layer"].flags
 
 
+@pytest.mark.parametrize("scale", ["small", "full"])
+def test_every_annealed_gaussian_anneals_over_half_the_budget(scale):
+  """One ramp for every annealed baseline, sized to the scale's budget."""
+  ramp = f"--kl_schedule={common.annealing_schedule(scale)}"
+  gaussian = {"probing": probing.settings(scale)[("nvrnn", "gaussian")],
+              "word_swap": word_swap.settings(scale)[("nvrnn", "gaussian")],
+              "bow_conditioning": bow_conditioning.settings(scale)[("inputless", "gaussian")],
+              "interpolation": interpolation.settings(scale)["gaussian"]}
+  for name, s in gaussian.items():
+    assert ramp in s.flags, name
+  # The same model in two experiments is one run: word_swap's Gaussian is seeds' seed 0.
+  seed_runs = {(model, seed): s.name for model, seed, s in seeds.settings(scale)}
+  assert gaussian["word_swap"].name == seed_runs[("gaussian_annealed", 0)]
+  # An explicit schedule wins, and the converged runs keep their flagfile's own ramp.
+  constant = common.setting("ptb_gaussian_inputless", "G-0.5", scale, "--kl_schedule=0.5")
+  assert [f for f in constant.flags if f.startswith("--kl_schedule=")] == ["--kl_schedule=0.5"]
+  if scale == "full":
+    converged = common.setting("ptb_gaussian", "converged", scale, budget=False)
+    assert not any(f.startswith("--kl_schedule=") for f in converged.flags)
+
+
 def test_collapse_logs_kl_nll_mi_and_active_units_per_epoch(tmp_path, shared_runs):
   _run(collapse, tmp_path, shared_runs)
   curves = common.read_csv(tmp_path / "collapse.csv")

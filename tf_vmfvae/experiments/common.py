@@ -407,7 +407,18 @@ def setting(config_name, label, scale, *extra, budget=True):
   `ptb_inputless` or `ptb_inputless__kappa=20`; `ptb_converged__kappa=20`
   with `budget=False`, see `config_flags`), so experiments that need the
   same model share one run.
+
+  A flagfile that anneals its KL weight with a sigmoid (the Gaussian
+  baselines: its ramp is sized for the converged run) gets the ramp of
+  `annealing_schedule(scale)` instead, over the first half of the scale's
+  budget, unless `extra` sets `--kl_schedule` or `budget` is False at full
+  scale. So every annealed baseline of the grid anneals the same way, and
+  at small scale it anneals at all.
   """
+  if ((budget or scale == "small")
+      and not any(flag.startswith("--kl_schedule=") for flag in extra)
+      and (flag_value(config_name, "kl_schedule") or "").startswith("sigmoid")):
+    extra = (f"--kl_schedule={annealing_schedule(scale)}",) + extra
   suffix = "__".join(flag.lstrip("-").replace("/", "_").replace(":", "_").replace(",", "_")
                      for flag in extra)
   name = config_name + ("" if budget else "_converged")

@@ -27,7 +27,7 @@ from tf_vmfvae.experiments import common
 
 SEEDS = {"small": (0, 1), "full": (0, 1, 2)}
 STALL_MI = 1.0
-# model -> flagfile; the Gaussian's annealing is set per scale.
+# model -> flagfile; the Gaussian's annealing fits the scale (`common.setting`).
 MODELS = {"vmf": "ptb_inputless", "gaussian_annealed": "ptb_gaussian_inputless"}
 
 
@@ -36,10 +36,8 @@ def settings(scale):
   result = []
   for model, config in MODELS.items():
     own = int(common.flag_value(config, "seed") or 0)
-    extra = ((f"--kl_schedule={common.annealing_schedule(scale)}",)
-             if model.startswith("gaussian") else ())
     for seed in SEEDS[scale]:
-      flags = extra if seed == own else extra + (f"--seed={seed}",)
+      flags = () if seed == own else (f"--seed={seed}",)
       result.append((model, seed, common.setting(config, f"{model} seed {seed}", scale,
                                                  *flags)))
   return result
