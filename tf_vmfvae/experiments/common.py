@@ -21,6 +21,7 @@ again. The experiment builds its tables and figures from the rows.
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -426,8 +427,11 @@ def setting(config_name, label, scale, *extra, budget=True):
                  flags=config_flags(config_name, scale, *extra, budget=budget))
 
 
+@functools.lru_cache(maxsize=None)
 def epoch_budget(scale, small_epochs=None):
   """(epochs, training steps of one epoch) of a PTB run at `scale`.
+
+  Cached: it reads PTB's training split, and every annealed setting asks.
 
   The full scale's come from `configs/budget.flags`, the small scale's from
   `configs/experiments_small.flags` (`small_epochs` overrides its epochs);
