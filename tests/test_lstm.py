@@ -3,9 +3,14 @@
 FusedLSTM against keras.layers.LSTM (same weights: outputs, states and
 gradients, with right-padded masks, an empty sequence and a full one), the
 cross-entropy against tf.nn.sparse_softmax_cross_entropy_with_logits, the
-tied embedding's reverse pass against keras.layers.ReversibleEmbedding.
+tied embedding's reverse pass against keras.layers.ReversibleEmbedding;
+and the CPU allocator that importing the package selects.
 Tolerances: float32 round-off of sums over a few hundred terms.
 """
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -111,6 +116,27 @@ def test_sequence_nll_and_its_gradient_equal_tensorflow_cross_entropy():
                              tape.gradient(expected_loss, logits).numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["eager", "function", "xla"])
+def test_cross_entropy_gradient_equals_tensorflow_in_every_execution_mode(mode):
+  # The backward pass subtracts the onehot in place, except under XLA.
+  rng = np.random.default_rng(2)
+  logits = tf.constant(rng.normal(size=(3, 5, 40)) * 3.0, tf.float32)
+  targets = tf.constant(rng.integers(1, 40, size=(3, 5)), tf.int32)
+
+  def gradients(logits):
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(logits)
+      got = tf.reduce_sum(layers.sequence_nll(targets, logits) * [1.0, 2.0, 3.0])
+      token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+      expected = tf.reduce_sum(tf.reduce_sum(token, axis=-1) * [1.0, 2.0, 3.0])
+    return tape.gradient(got, logits), tape.gradient(expected, logits)
+
+  if mode != "eager":
+    gradients = tf.function(gradients, jit_compile=mode == "xla")
+  got, expected = gradients(logits)
+  np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-6)
+
+
 def test_cross_entropy_is_stable_for_large_logits():
   logits = tf.constant([[[1000.0, 0.0, -1000.0]]])
   nll = layers.sequence_nll(tf.constant([[1]]), logits)
@@ -126,3 +152,13 @@ def test_tied_embedding_reverse_equals_reversible_embedding():
   hidden = tf.random.stateless_normal([2, 4, 6], seed=[7, 8])
   np.testing.assert_allclose(tied(hidden, reverse=True).numpy(),
                              reference(hidden, reverse=True).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_importing_the_package_first_gives_tensorflow_the_bfc_cpu_allocator():
+  # Only an allocator that keeps its buffers reports memory statistics.
+  code = ("import tf_vmfvae, tensorflow as tf; x = tf.ones([1000]) * 2; "
+          "print(tf.config.experimental.get_memory_info('CPU:0')['peak'] > 0)")
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+  run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                       text=True, check=False)
+  assert run.stdout.strip() == "True", run.stderr[-2000:]

@@ -12,5 +12,11 @@ import os
 from tf_vmfvae.version import __version__
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TensorFlow's BFC allocator on the CPU keeps freed buffers for reuse; the
+# default allocator returns the softmax's 28 MB buffers to the system and pays
+# page faults on each new one (a 704 x 10K logits matmul: 36 ms against 17 on
+# one thread; docs/PERFORMANCE.md). Read once, before TensorFlow's first
+# allocation: importing this package before running any op makes it apply.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 __all__ = ["__version__"]
