@@ -38,14 +38,16 @@ def roofline():
 
 
 def print_machine_and_roofline():
-  """Prints the machine (CPU model, SIMD level, CPUs, GPUs) and its roofline.
+  """Prints the machine (CPU model, SIMD level, CPUs, GPUs, allocator) and its roofline.
 
   Returns `roofline()`'s pair, measured now, so a bench's figures and the
   ceiling they are compared with come from the same run.
   """
   large, recurrent = roofline()
-  print(f"tf {tf.__version__} on {runs.format_machine(runs.describe_machine())}. "
-        f"Roofline: fp32 matmul 2048^2 {large:.0f} GFLOP/s; "
+  allocator = ("BFC" if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("true", "1")
+               else "default")
+  print(f"tf {tf.__version__} on {runs.format_machine(runs.describe_machine())}, "
+        f"{allocator} CPU allocator. Roofline: fp32 matmul 2048^2 {large:.0f} GFLOP/s; "
         f"recurrent 32x400 x 400x1600 {recurrent:.0f} GFLOP/s.", flush=True)
   return large, recurrent
 
