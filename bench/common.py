@@ -44,8 +44,11 @@ def print_machine_and_roofline():
   ceiling they are compared with come from the same run.
   """
   large, recurrent = roofline()
-  allocator = ("BFC" if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("true", "1")
-               else "default")
+  try:  # Only TensorFlow's BFC allocator keeps statistics: ask it, not the variable.
+    tf.config.experimental.get_memory_info("CPU:0")
+    allocator = "BFC"
+  except ValueError:
+    allocator = "default"
   print(f"tf {tf.__version__} on {runs.format_machine(runs.describe_machine())}, "
         f"{allocator} CPU allocator. Roofline: fp32 matmul 2048^2 {large:.0f} GFLOP/s; "
         f"recurrent 32x400 x 400x1600 {recurrent:.0f} GFLOP/s.", flush=True)
