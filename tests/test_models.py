@@ -1,6 +1,10 @@
 """NVRNN: every decoder mode and latent builds, trains, saves and reloads."""
 
+import gc
+import weakref
+
 import keras
+from keras.src.saving import serialization_lib
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -64,6 +68,38 @@ def test_variant_trains_and_reloads(name, tmp_path):
   reloaded = keras.saving.load_model(path, safe_mode=True)
   np.testing.assert_array_equal(reloaded.decoder(reloaded.decoder_inputs(batch, z)), expected)
   assert reloaded.get_config() == model.get_config()
+
+
+class _ReusedIds:
+  """`id()` as CPython gives it when a freed object's memory is reused at once."""
+
+  def __init__(self):
+    self.live = {}  # number -> weak reference
+
+  def __call__(self, obj):
+    gc.collect()
+    for number, ref in self.live.items():
+      if ref() is obj:
+        return number
+    number = next(n for n in range(len(self.live) + 1)
+                  if n not in self.live or self.live[n]() is None)
+    self.live[number] = weakref.ref(obj)
+    return number
+
+
+def test_stacked_bidirectional_encoder_builds_while_keras_loads(monkeypatch):
+  # `load_model` builds the model inside Keras' object-sharing scope, which
+  # matches objects by `id()`; CI once reloaded a 2-layer encoder whose
+  # directions had merged. Freed addresses are reused here on purpose.
+  monkeypatch.setattr(serialization_lib, "id", _ReusedIds(), raising=False)
+  with serialization_lib.ObjectSharingScope():
+    model = NVRNN(**SMALL, latent="gaussian", bidirectional=True, encoder_layers=3)
+  wrappers = [layer for layer in model.encoder.layers
+              if isinstance(layer, keras.layers.Bidirectional)]
+  directions = [(w.forward_layer, w.backward_layer) for w in wrappers]
+  assert len(directions) == 3
+  assert all(not f.go_backwards and b.go_backwards for f, b in directions)
+  assert len({id(layer) for pair in directions for layer in pair}) == 6
 
 
 def test_vmf_kl_stays_the_constant_while_training():

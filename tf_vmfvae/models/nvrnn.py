@@ -138,11 +138,18 @@ class NVRNN(base.Model):
     if latent_layer is not None:
       x = keras.layers.Dropout(dropout, seed=layers.stream_seed(seed, 1),
                                name="encoder_dropout")(embedded)
+      # `Bidirectional` copies its layer through a serialization round trip.
+      # While `load_model` runs, Keras matches serialized objects by `id()`, so
+      # a copied layer freed before the next one is made can lend it its
+      # address, and the next `Bidirectional` gets the old copy back (both
+      # directions alike). The copied layers live until the model is built.
+      copied = []
       for i in range(encoder_layers):
         last = i == encoder_layers - 1
         lstm = lstm_lib.FusedLSTM(hidden_dim, return_sequences=not last,
                                  name=f"encoder_lstm_{i}")
         if bidirectional:
+          copied.append(lstm)
           lstm = keras.layers.Bidirectional(lstm, name=f"encoder_bilstm_{i}")
         x = lstm(x)
       encoder_outputs["features"] = x
