@@ -2,11 +2,13 @@
 
 Usage:
   TF_VMFVAE_DATA_DIR=../shared/data python bench/throughput.py [--steps 60]
-      [--configs ptb:32,ptb:64,ptb:128,ptb_paper:20] [--skip_nvdm] [--skip_iw]
+      [--configs ptb:32,ptb:64,ptb:128,ptb_paper:20,ptb:32:1] [--skip_nvdm] [--skip_iw]
       [--processes 2]
 
 In one run: the fp32 matmul roofline (2048^2, and the batch-32 recurrent
-matmul 32x400 x 400x1600); then, for each `flagfile:batch_size`, the
+matmul 32x400 x 400x1600); then, for each `flagfile:batch_size` (or
+`flagfile:batch_size:bucket_width`, batching by another length-bucket width
+than the flagfile's), the
 trainer's own training step (`train_lib`'s strategy, model, optimizer and
 epoch dataset, through `Model.fit`) on PTB: tokens/s (non-padding targets,
 <eos> included), achieved matmul GFLOP/s (every LSTM, projection and
@@ -44,16 +46,21 @@ def experiment_from_flagfile(name, **train_overrides):
       experiment, train=dataclasses.replace(experiment.train, **train_overrides))
 
 
-def bench_nvrnn(name, batch_size, splits, steps, roofline):
+def bench_nvrnn(name, batch_size, splits, steps, roofline, bucket_width=None):
   experiment = experiment_from_flagfile(name, batch_size=batch_size)
+  if bucket_width is not None:
+    experiment = dataclasses.replace(
+        experiment, data=dataclasses.replace(experiment.data, bucket_width=bucket_width))
   result = common.time_training_steps(experiment, splits, steps=steps)
   tokens_per_second = result["tokens"] / result["seconds"]
   flops = common.nvrnn_flops_per_token(result["model"]) * tokens_per_second
-  print(f"{name + '.flags':>17} batch {batch_size:4d}: {tokens_per_second:7.0f} tokens/s  "
+  print(f"{name + '.flags':>17} batch {batch_size:4d} bucket "
+        f"{experiment.data.bucket_width}: {tokens_per_second:7.0f} tokens/s  "
         f"{result['steps'] / result['seconds']:5.2f} steps/s  {flops / 1e9:6.1f} GFLOP/s "
         f"= {common.percent(flops / 1e9, roofline)} of the roofline  "
         f"({common.nvrnn_flops_per_token(result['model']) / 1e6:.1f} MFLOP/token)",
         flush=True)
+  result["bucket_width"] = experiment.data.bucket_width
   return result
 
 
@@ -66,7 +73,7 @@ def bench_processes(item, processes, steps):
   rates = []
   for child in children:
     output, _ = child.communicate()
-    found = re.search(r"batch +\d+: +(\d+) tokens/s", output)
+    found = re.search(r"batch +\d+ bucket \d+: +(\d+) tokens/s", output)
     if child.returncode or not found:
       raise SystemExit(f"a copy of {item} failed (exit {child.returncode}): {output[-500:]}")
     rates.append(float(found.group(1)))
@@ -75,7 +82,7 @@ def bench_processes(item, processes, steps):
   return rates
 
 
-def bench_iw(model, splits, num_samples=50, batches=6, batch_size=50):
+def bench_iw(model, splits, bucket_width, num_samples=50, batches=6, batch_size=50):
   """Token-samples/s of the evaluator's importance-weighted decoding, and of
   its decoder LSTM alone (the hidden states of the same tiled batches): the
   rest of the time is the softmax (logits over the vocabulary and their
@@ -94,7 +101,8 @@ def bench_iw(model, splits, num_samples=50, batches=6, batch_size=50):
     tiled = evaluate_lib._tile(batch, num_samples)  # pylint: disable=protected-access
     return tf.reduce_sum(hidden(model.decoder_inputs(tiled, tf.reshape(z, [-1, z.shape[-1]]))))
 
-  dataset = splits.dataset("train", batch_size, shuffle=True, seed=0).take(batches + 2)
+  dataset = splits.dataset("train", batch_size, shuffle=True, seed=0,
+                           bucket_width=bucket_width).take(batches + 2)
   rates = []
   for run in (evaluator.iw_nll, lstm_only):
     timed = tokens = 0.0
@@ -111,7 +119,8 @@ def bench_iw(model, splits, num_samples=50, batches=6, batch_size=50):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--configs", default="ptb:32,ptb:64,ptb:128,ptb_paper:20",
-                      help="Comma-separated flagfile:batch_size pairs (configs/<flagfile>.flags).")
+                      help="Comma-separated flagfile:batch_size[:bucket_width] items "
+                      "(configs/<flagfile>.flags).")
   parser.add_argument("--steps", type=int, default=60, help="Timed steps per configuration.")
   parser.add_argument("--skip_nvdm", action="store_true")
   parser.add_argument("--skip_iw", action="store_true")
@@ -128,14 +137,15 @@ def main():
   splits = runs.load_data(experiment_from_flagfile("ptb"), splits=["train"])
   last = None
   for item in args.configs.split(","):
-    name, batch_size = item.split(":")
-    last = bench_nvrnn(name, int(batch_size), splits, args.steps, large)
+    name, batch_size, *bucket_width = item.split(":")
+    last = bench_nvrnn(name, int(batch_size), splits, args.steps, large,
+                       int(bucket_width[0]) if bucket_width else None)
     if args.processes > 1:
       bench_processes(item, args.processes, args.steps)
   if not args.skip_iw:
-    rate, lstm_rate = bench_iw(last["model"], splits)
+    rate, lstm_rate = bench_iw(last["model"], splits, last["bucket_width"])
     print(f"importance-weighted decoding (K=50, 50 sentences a batch, last model, 6 "
-          f"shuffled batches): "
+          f"shuffled batches, bucket {last['bucket_width']}): "
           f"{rate:.0f} token-samples/s; the PTB test set (82,430 tokens) at K=500: "
           f"{82430 * 500 / rate / 60:.0f} min, of which the decoder LSTM "
           f"({lstm_rate:.0f} token-samples/s alone) {82430 * 500 / lstm_rate / 60:.0f} min "

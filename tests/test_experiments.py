@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from tf_vmfvae import config
 from tf_vmfvae.experiments import common
 from tf_vmfvae.experiments import kl_geometry
 
@@ -220,10 +221,14 @@ def test_the_annealing_schedule_spans_the_first_epochs():
   assert common.annealing_schedule("full") == common.sigmoid_schedule(epochs * steps // 2)
 
 
-def test_full_scale_trains_every_setting_to_the_budget():
+def test_full_scale_trains_every_setting_to_the_budget_in_the_grids_buckets():
   flags = common.config_flags("ptb_inputless", "full", "--kappa=20")
   assert [f.split("/")[-1] for f in flags] == ["ptb_inputless.flags", "budget.flags",
-                                                "--kappa=20"]
+                                                "--bucket_width=5", "--kappa=20"]
+  converged = common.config_flags("ptb", "full", budget=False)
+  assert [f.split("/")[-1] for f in converged] == ["ptb.flags", "--bucket_width=5"]
+  # The trainer's default batches one length together; the grid keeps its first recipe.
+  assert config.DataConfig().bucket_width == 1
 
 
 def test_kappa_sweep_kl_grows_with_kappa_and_resumes(tmp_path, shared_runs, monkeypatch):

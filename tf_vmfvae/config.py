@@ -102,7 +102,8 @@ class DataConfig:
     lowercase: case-fold the text in training and in the exported model
       (`tf_vmfvae.data.preprocessing`). Off by default: PTB is lowercase
       except its number token `N`, which case folding would turn into `n`.
-    bucket_width: length-bucket width for batching (0: no bucketing).
+    bucket_width: length-bucket width for batching: 1 batches sentences of
+      one length together (no padding); 0: no bucketing.
     validation_fraction: bag-of-words corpora have no validation file:
       this fraction of train is held out as "valid".
     validation_seed: seed of that hold-out draw.
@@ -113,7 +114,7 @@ class DataConfig:
   min_words: int = 2
   max_len: Optional[int] = 100
   lowercase: bool = False
-  bucket_width: int = 5
+  bucket_width: int = 1
   validation_fraction: float = 0.05
   validation_seed: int = 0
 

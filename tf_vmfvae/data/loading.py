@@ -23,7 +23,7 @@ class SentenceSplits:
   stats: Dict[str, text.ReadStats]
   num_labels: int = 0
 
-  def dataset(self, split, batch_size, shuffle=False, seed=None, bucket_width=5, epoch=0,
+  def dataset(self, split, batch_size, shuffle=False, seed=None, bucket_width=1, epoch=0,
               pad_to_bucket_edge=False):
     return pipeline.sentence_dataset(
         self.ids[split], self.labels[split], batch_size=batch_size, shuffle=shuffle,

@@ -49,11 +49,12 @@ def encode_corpus(corpus, preprocessor):
   return preprocessor.encode_words(corpus.sentences), corpus.labels
 
 
-def batch_indices(lengths, batch_size, bucket_width=5, rng=None):
+def batch_indices(lengths, batch_size, bucket_width=1, rng=None):
   """Groups sentence indices into batches of similar length.
 
   Sentences whose length falls in the same `bucket_width`-wide bucket are
-  batched together (0: one bucket). With `rng`, the sentences are shuffled
+  batched together (1, the default: sentences of one length, no padding;
+  0: one bucket). With `rng`, the sentences are shuffled
   before they are grouped and the batches are shuffled after; without it,
   the order is deterministic (buckets in length order). Either way a batch
   that splits evenly over replicas goes first (see `_leading_batch`).
@@ -106,7 +107,7 @@ def _leading_batch(batches, batch_size):
 
 
 def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
-                     bucket_width=5, epoch=0, pad_to_bucket_edge=False):
+                     bucket_width=1, epoch=0, pad_to_bucket_edge=False):
   """Builds the batched `tf.data.Dataset` of one pass over a split.
 
   Batches are grouped in NumPy (see `batch_indices`) and padded in one
@@ -122,7 +123,8 @@ def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
     shuffle: bool. Shuffle sentences and batches.
     seed: int or None, the shuffle seed (None: 0).
     bucket_width: int. Sentences are batched with others whose length is in
-      the same `bucket_width`-wide bucket; 0 disables bucketing.
+      the same `bucket_width`-wide bucket (1: of the same length, so no
+      padding); 0 disables bucketing.
     epoch: int, which pass over the data (selects the shuffle).
     pad_to_bucket_edge: bool. Pad each batch to the longest length its
       bucket allows (a multiple of `bucket_width`, plus <eos>), not to its
