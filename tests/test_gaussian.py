@@ -47,6 +47,26 @@ def test_reparameterized_sample_and_mode():
   np.testing.assert_allclose(layer(h, training=False).numpy(), params["mean"].numpy())
 
 
+def test_a_replica_with_no_example_draws_an_empty_z():
+  # Under a distribution strategy a partial batch can leave a replica empty;
+  # TFP's sampler divided by its batch size of zero there.
+  layer = latent.GaussianLatent(4, seed=1)
+  layer.build((None, 8))
+
+  @tf.function(input_signature=[tf.TensorSpec([None, 8])])
+  def encode_and_draw(features):
+    parameters = layer.posterior_parameters(features)
+    return layer(features, training=True), layer.sample(parameters, num_samples=3)
+
+  z, draws = encode_and_draw(tf.zeros([0, 8]))
+  assert z.shape == (0, 4) and draws.shape == (3, 0, 4)
+  # With examples it draws what TFP draws from the same seed.
+  parameters = layer.posterior_parameters(tf.random.normal([2, 8], seed=3))
+  seed = tf.constant([5, 6])
+  np.testing.assert_array_equal(layer.sample(parameters, 3, seed=seed),
+                                layer.posterior(parameters).sample(3, seed=seed))
+
+
 def test_schedule_weight_follows_training_step():
   schedule = schedules.LinearWarmup(warmup_steps=4)
   layer = latent.GaussianLatent(3, kl_schedule=schedule, seed=1)

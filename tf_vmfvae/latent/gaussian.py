@@ -115,6 +115,23 @@ class GaussianLatent(base.LatentLayer):
   def mode(self, parameters):
     return parameters["mean"]
 
+  def sample(self, parameters, num_samples=None, seed=None):
+    """As `LatentLayer.sample`, and an empty batch draws an empty z.
+
+    Under a distribution strategy a partial batch can leave a replica with
+    no example (see `base.batch_mean`); TFP's sampler then divides by its
+    batch size of zero. A batch with examples draws exactly what TFP draws.
+    """
+    if seed is None:
+      seed = tf.cast(self.seed_generator.next(), tf.int32)
+    mean = parameters["mean"]
+    shape = (tf.shape(mean) if num_samples is None else
+             tf.concat([tf.reshape(tf.cast(num_samples, tf.int32), [1]), tf.shape(mean)], 0))
+    return tf.cond(
+        tf.shape(mean)[0] > 0,
+        lambda: super(GaussianLatent, self).sample(parameters, num_samples, seed=seed),
+        lambda: tf.zeros(shape, mean.dtype))
+
   def prior_coordinate_variance(self):
     return 1.0
 
