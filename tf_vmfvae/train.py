@@ -34,9 +34,9 @@ _MIN_WORDS = flags.DEFINE_integer("min_words", 2, "Drop sentences with fewer wor
 _MAX_LEN = flags.DEFINE_integer("max_len", 100, "Truncate sentences to this many words.",
                                 lower_bound=1)
 _BUCKET_WIDTH = flags.DEFINE_integer(
-    "bucket_width", 1, "Length-bucket width: 1 batches sentences of one length together (no "
-    "padding); 0: no bucketing. With --jit_compile, 5 or more: every batch shape compiles.",
-    lower_bound=0)
+    "bucket_width", config_lib.DataConfig.bucket_width,
+    "Length-bucket width: 1 batches sentences of one length together (no padding); 0: no "
+    "bucketing. With --jit_compile, 5 or more: every batch shape compiles.", lower_bound=0)
 _LOWERCASE = flags.DEFINE_bool(
     "lowercase", False, "Case-fold the text, in training and in the exported model alike "
     "(off: the corpus's own tokens, e.g. PTB's `N`, stay as they are).")

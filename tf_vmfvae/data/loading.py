@@ -6,6 +6,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from tf_vmfvae import config
 from tf_vmfvae import errors
 from tf_vmfvae.data import pipeline
 from tf_vmfvae.data import registry
@@ -23,7 +24,8 @@ class SentenceSplits:
   stats: Dict[str, text.ReadStats]
   num_labels: int = 0
 
-  def dataset(self, split, batch_size, shuffle=False, seed=None, bucket_width=1, epoch=0,
+  def dataset(self, split, batch_size, shuffle=False, seed=None,
+              bucket_width=config.DataConfig.bucket_width, epoch=0,
               pad_to_bucket_edge=False):
     return pipeline.sentence_dataset(
         self.ids[split], self.labels[split], batch_size=batch_size, shuffle=shuffle,

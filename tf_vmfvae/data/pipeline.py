@@ -13,6 +13,7 @@ all that `Model.fit` needs.
 import numpy as np
 import tensorflow as tf
 
+from tf_vmfvae import config
 from tf_vmfvae import errors
 from tf_vmfvae.data import preprocessing
 
@@ -49,7 +50,7 @@ def encode_corpus(corpus, preprocessor):
   return preprocessor.encode_words(corpus.sentences), corpus.labels
 
 
-def batch_indices(lengths, batch_size, bucket_width=1, rng=None):
+def batch_indices(lengths, batch_size, bucket_width=config.DataConfig.bucket_width, rng=None):
   """Groups sentence indices into batches of similar length.
 
   Sentences whose length falls in the same `bucket_width`-wide bucket are
@@ -107,7 +108,8 @@ def _leading_batch(batches, batch_size):
 
 
 def sentence_dataset(ids, labels=None, batch_size=20, shuffle=False, seed=None,
-                     bucket_width=1, epoch=0, pad_to_bucket_edge=False):
+                     bucket_width=config.DataConfig.bucket_width, epoch=0,
+                     pad_to_bucket_edge=False):
   """Builds the batched `tf.data.Dataset` of one pass over a split.
 
   Batches are grouped in NumPy (see `batch_indices`) and padded in one

@@ -41,7 +41,6 @@ BUDGET_FLAGFILE = CONFIGS_DIR / "budget.flags"
 # (the trainer's default then); the rest keep them, so that its rows compare
 # on one recipe (the default is now 1: docs/PERFORMANCE.md).
 FULL_SCALE_BUCKET_WIDTH = 5
-FULL_SCALE_FLAGS = (f"--bucket_width={FULL_SCALE_BUCKET_WIDTH}",)
 # The columns every record row starts with (`record_row`).
 RECORD_COLUMNS = ("setting", "label", "flags", "seed", "epochs", "best_epoch",
                   "train_seconds", "machine", "best_val_nll", "valid_nll", "test_nll",
@@ -70,8 +69,9 @@ def config_flags(config_name, scale, *extra, budget=True):
   """The train flags of `configs/<config_name>.flags` at `scale`, then `extra`.
 
   The full scale trains to `configs/budget.flags`, or with `budget=False` to
-  the flagfile's own schedule (to convergence), with `FULL_SCALE_FLAGS`; the
-  small scale always to `configs/experiments_small.flags`.
+  the flagfile's own schedule (to convergence), in length buckets
+  `FULL_SCALE_BUCKET_WIDTH` wide; the small scale always to
+  `configs/experiments_small.flags`.
   """
   check_scale(scale)
   flagfiles = [f"--flagfile={CONFIGS_DIR / (config_name + '.flags')}"]
@@ -80,7 +80,7 @@ def config_flags(config_name, scale, *extra, budget=True):
   else:
     if budget:
       flagfiles.append(f"--flagfile={BUDGET_FLAGFILE}")
-    flagfiles.extend(FULL_SCALE_FLAGS)
+    flagfiles.append(f"--bucket_width={FULL_SCALE_BUCKET_WIDTH}")
   return tuple(flagfiles) + tuple(extra)
 
 
@@ -453,8 +453,8 @@ def epoch_budget(scale, small_epochs=None):
   epochs = int(small_epochs if scale == "small" and small_epochs
                else flag_value(overrides, "epochs"))
   experiment = config.ExperimentConfig(
-      data=config.DataConfig(bucket_width=(FULL_SCALE_BUCKET_WIDTH if scale == "full"
-                                           else config.DataConfig.bucket_width)),
+      data=(config.DataConfig(bucket_width=FULL_SCALE_BUCKET_WIDTH) if scale == "full"
+            else config.DataConfig()),
       train=config.TrainConfig(batch_size=int(flag_value(overrides, "batch_size")),
                                epochs=epochs, steps_per_epoch=int(cap) if cap else None))
   steps = train_lib.steps_per_epoch(experiment, runs.load_data(experiment, splits=["train"]))
